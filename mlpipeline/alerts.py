@@ -1,0 +1,101 @@
+"""Alerting: a notifier is called exactly once per failed run, by each engine's own hook.
+
+The default writes one JSON line per alert to the configured log (under a lock, fsynced) and
+prints one line to stderr; with `alerts.smtp_host` set it also sends an e-mail.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import smtplib
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+
+from mlpipeline.config import PipelineConfig
+
+
+@dataclass(frozen=True)
+class Alert:
+    engine: str
+    run_id: str
+    step: str | None  # None when the run failed outside any step
+    error: str
+    log_location: str
+    time: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+
+    def summary(self) -> str:
+        return (f"ALERT [{self.engine}] run {self.run_id} failed at step "
+                f"{self.step or '(none)'}: {self.error.splitlines()[0]} (log: {self.log_location})")
+
+
+class Notifier(Protocol):
+    def notify(self, alert: Alert) -> None: ...
+
+
+class JsonlNotifier:
+    def __init__(self, path: str | Path, echo: bool = True):
+        self.path = Path(path)
+        self.echo = echo
+
+    def notify(self, alert: Alert) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(asdict(alert), sort_keys=True) + "\n"
+        with open(self.path, "a", encoding="utf-8") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+            fcntl.flock(f, fcntl.LOCK_UN)
+        if self.echo:
+            print(alert.summary(), file=sys.stderr)
+
+
+class SmtpNotifier:
+    def __init__(self, host: str, port: int, to: tuple[str, ...], sender: str = "pipeline@localhost"):
+        self.host, self.port, self.to, self.sender = host, port, to, sender
+
+    def notify(self, alert: Alert) -> None:
+        msg = EmailMessage()
+        msg["Subject"] = f"[{alert.engine}] pipeline run failed at {alert.step or 'start'}"
+        msg["From"] = self.sender
+        msg["To"] = ", ".join(self.to)
+        msg.set_content(f"{alert.summary()}\n\n{alert.error}\n")
+        with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
+            smtp.send_message(msg)
+
+
+class Notifiers:
+    """Several notifiers as one; each is tried even if an earlier one raises."""
+
+    def __init__(self, *notifiers: Notifier):
+        self.notifiers = notifiers
+
+    def notify(self, alert: Alert) -> None:
+        errors = []
+        for n in self.notifiers:
+            try:
+                n.notify(alert)
+            except Exception as e:  # an alert channel down must not hide the others
+                errors.append(f"{type(n).__name__}: {e}")
+        if errors:
+            print(f"alert delivery failed: {'; '.join(errors)}", file=sys.stderr)
+
+
+def notifier_for(cfg: PipelineConfig) -> Notifier:
+    notifiers: list[Notifier] = [JsonlNotifier(cfg.alerts.log)]
+    if cfg.alerts.smtp_host and cfg.alerts.email_to:
+        notifiers.append(SmtpNotifier(cfg.alerts.smtp_host, cfg.alerts.smtp_port, cfg.alerts.email_to))
+    return Notifiers(*notifiers)
+
+
+def read_alerts(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]

@@ -1,0 +1,141 @@
+"""Artifact I/O: atomic writes, checksums and content fingerprints.
+
+Every file is written to a temporary name in the same directory, flushed and fsynced, then
+renamed over its final name, so a crash leaves either the old file or the new one, never half of
+one. Frames are stored as Parquet, JSON as sorted UTF-8; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success rename it into place, else delete it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+        fsync_dir(path.parent)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    return write_bytes(path, dumps(obj).encode("utf-8"))
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def write_frame(path: str | Path, df: pd.DataFrame) -> Path:
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
+    return Path(path)
+
+
+def read_frame(path: str | Path) -> pd.DataFrame:
+    return pd.read_parquet(path)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def frame_fingerprint(df: pd.DataFrame) -> str:
+    """sha256 of a frame's column names, dtypes and values: independent of the file format."""
+    h = hashlib.sha256()
+    h.update(json.dumps([[str(c), str(t)] for c, t in df.dtypes.items()]).encode())
+    h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def content_fingerprint(value: Any) -> str:
+    """Fingerprint of a task's input or output: paths by content, other values by JSON.
+
+    A directory hashes its files' relative names and contents, in sorted order; hidden and
+    temporary files are ignored.
+    """
+    h = hashlib.sha256()
+    _feed(h, value)
+    return h.hexdigest()
+
+
+def _feed(h: Any, value: Any) -> None:
+    if isinstance(value, list | tuple):
+        h.update(b"[")
+        for v in value:
+            _feed(h, v)
+        h.update(b"]")
+    elif isinstance(value, str) and os.path.isabs(value) and os.path.exists(value):
+        p = Path(value)
+        files = [p] if p.is_file() else sorted(
+            f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+        for f in files:
+            h.update(str(f.relative_to(p) if f != p else "").encode() + b"\0")
+            h.update(sha256_file(f).encode())
+    else:
+        h.update(json.dumps(value, sort_keys=True, default=str).encode())
+
+
+def new_run_id(prefix: str = "run") -> str:
+    from datetime import datetime, timezone
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"{prefix}-{stamp}-{os.getpid()}"
+
+
+def safe_name(text: str) -> str:
+    """A run id from any engine (Airflow's contain ':' and '+') made safe as a directory name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "run"
+
+
+def frame_to_bytes(df: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    return buf.getvalue()

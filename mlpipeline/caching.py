@@ -1,0 +1,94 @@
+"""Cache keys shared by the mock engine and the Prefect cache policy.
+
+A step's key covers everything its output depends on: the step's code *and the helpers it
+calls* (Prefect's TASK_SOURCE hashes only the task's own source, so an edited helper would
+silently return a stale result), its inputs by content, the config sections it reads, the files
+it reads that are not inputs (the CSV), and the versions of the libraries that compute it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import json
+import types
+from importlib.metadata import version
+from typing import Any
+
+from mlpipeline import artifacts
+from mlpipeline.config import PipelineConfig
+from mlpipeline.graph import CONFIG_SECTIONS
+
+_OWN_PACKAGES = ("mlpipeline",)
+_LIBRARIES = ("numpy", "pandas", "pyarrow", "scikit-learn", "xgboost-cpu")
+
+
+def _own(obj: Any) -> bool:
+    module = getattr(obj, "__module__", None) or ""
+    return module.split(".")[0] in _OWN_PACKAGES
+
+
+def _names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names(const)
+    return names
+
+
+def code_fingerprint(fn: Any) -> str:
+    """sha256 over the source of `fn` and, transitively, of the project functions it uses."""
+    seen: dict[str, str] = {}
+
+    def visit(obj: Any) -> None:
+        obj = inspect.unwrap(obj)
+        key = f"{obj.__module__}.{obj.__qualname__}"
+        if key in seen:
+            return
+        seen[key] = inspect.getsource(obj)
+        if isinstance(obj, type):
+            for member in vars(obj).values():
+                if isinstance(member, staticmethod | classmethod):
+                    member = member.__func__
+                if inspect.isfunction(member):
+                    visit(member)
+            return
+        names = _names(obj.__code__)
+        for name in names:
+            target = obj.__globals__.get(name)
+            if isinstance(target, types.ModuleType) and target.__name__.split(".")[0] in _OWN_PACKAGES:
+                for attr in names:  # `module.helper` shows up as two names
+                    member = getattr(target, attr, None)
+                    if (inspect.isfunction(member) or inspect.isclass(member)) and _own(member):
+                        visit(member)
+            elif (inspect.isfunction(target) or inspect.isclass(target)) and _own(target):
+                visit(target)
+
+    visit(fn)
+    h = hashlib.sha256()
+    for key in sorted(seen):
+        h.update(key.encode() + b"\0" + seen[key].encode() + b"\0")
+    return h.hexdigest()
+
+
+@functools.cache
+def library_versions() -> dict[str, str]:
+    return {name: version(name) for name in _LIBRARIES}
+
+
+def external_files(step: str, cfg: PipelineConfig) -> list[str]:
+    """Files a step reads that do not reach it as an input from another step."""
+    return [cfg.data.path] if step == "load_data" else []
+
+
+def step_cache_key(step: str, fn: Any, cfg: PipelineConfig, inputs: dict[str, Any]) -> str:
+    material = {
+        "step": step,
+        "code": code_fingerprint(fn),
+        "config": cfg.section_json(*CONFIG_SECTIONS[step]),
+        "inputs": {k: artifacts.content_fingerprint(v) for k, v in sorted(inputs.items())},
+        "files": [artifacts.content_fingerprint(p) for p in external_files(step, cfg)],
+        "libraries": library_versions(),
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()

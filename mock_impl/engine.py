@@ -1,0 +1,226 @@
+"""A small but real DAG engine: what Airflow and Prefect do, in about 250 lines.
+
+* The graph is checked before any work: unknown dependencies and cycles are refused, naming the
+  nodes (``graphlib.TopologicalSorter.prepare``).
+* A ``get_ready()`` / ``done()`` loop runs every ready task on a thread pool, so independent
+  tasks run in parallel; a failed task's descendants are marked ``upstream_failed``.
+* Retries: ``attempts = retries + 1``, exponential backoff with bounded jitter, and a
+  ``retry_if`` predicate so errors a retry cannot fix fail at once.
+* An optional per-task timeout. A Python thread cannot be killed: a timed-out attempt is
+  abandoned (its result discarded) and counted as failed, as in Prefect's thread-pool runner.
+* Caching: a task with a ``cache_key`` function is skipped when a record with the same key exists,
+  has not expired, and its output still has the fingerprint it had when stored.
+* Failure callbacks: a task's ``on_failure`` fires once, after its last attempt; the DAG's
+  ``on_failure_callback`` fires once per failed run.
+* A run record: per task, state, attempts, start, end, duration and cache hit.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+from typing import Any
+
+from mlpipeline import artifacts
+from mlpipeline.runs import FAILED, NOT_RUN, SUCCESS, UPSTREAM_FAILED, TaskRecord
+
+
+class DAGError(ValueError):
+    """The graph itself is wrong; raised before any task runs."""
+
+
+@dataclass
+class Task:
+    name: str
+    fn: Callable[..., Any]
+    inputs: Mapping[str, str] = field(default_factory=dict)  # fn argument -> upstream task
+    after: tuple[str, ...] = ()  # ordering-only dependencies
+    retries: int = 0
+    retry_delay: float = 0.0  # seconds before the first retry
+    backoff: float = 2.0  # each further retry waits this many times longer...
+    max_delay: float = 60.0  # ...up to this
+    jitter: float = 0.0  # delay * (1 +- jitter), so parallel retries spread out
+    timeout: float | None = None
+    retry_if: Callable[[BaseException], bool] = lambda exc: True
+    cache_key: Callable[[dict[str, Any]], str] | None = None
+    on_failure: Callable[[str, BaseException], None] | None = None
+
+    @property
+    def upstream(self) -> set[str]:
+        return set(self.inputs.values()) | set(self.after)
+
+    def delay(self, retry: int, rng: random.Random) -> float:
+        """Seconds to wait before retry number `retry` (1-based)."""
+        base = min(self.max_delay, self.retry_delay * self.backoff ** (retry - 1))
+        return max(0.0, min(self.max_delay, base * (1 + self.jitter * rng.uniform(-1, 1))))
+
+
+@dataclass
+class DagRun:
+    dag_id: str
+    run_id: str
+    tasks: dict[str, TaskRecord]
+    results: dict[str, Any]
+    errors: dict[str, BaseException]
+    start: float
+    end: float = 0.0
+
+    @property
+    def state(self) -> str:
+        return SUCCESS if all(t.state == SUCCESS for t in self.tasks.values()) else FAILED
+
+
+class DAG:
+    def __init__(self, dag_id: str, *, max_workers: int = 2, cache_dir: str | Path | None = None,
+                 cache_expiration: float = 0.0,
+                 on_failure_callback: Callable[[DagRun], None] | None = None,
+                 on_event: Callable[[str, str], None] | None = None,
+                 sleep: Callable[[float], None] = time.sleep, seed: int = 0):
+        self.dag_id = dag_id
+        self.tasks: dict[str, Task] = {}
+        self.max_workers = max_workers
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.cache_expiration = cache_expiration  # seconds; 0: never expires
+        self.on_failure_callback = on_failure_callback
+        self.on_event = on_event or (lambda name, state: None)
+        self.sleep = sleep
+        self.rng = random.Random(seed)
+
+    def add_task(self, name: str, fn: Callable[..., Any], **options: Any) -> Task:
+        if name in self.tasks:
+            raise DAGError(f"task {name!r} is defined twice in DAG {self.dag_id!r}")
+        task = Task(name, fn, **options)
+        self.tasks[name] = task
+        return task
+
+    def task(self, name: str | None = None, **options: Any) -> Callable[[Callable], Callable]:
+        """Decorator form of `add_task`: ``@dag.task(inputs={"data": "extract"})``."""
+        def register(fn: Callable) -> Callable:
+            self.add_task(name or fn.__name__, fn, **options)
+            return fn
+        return register
+
+    @property
+    def graph(self) -> dict[str, set[str]]:
+        return {name: task.upstream for name, task in self.tasks.items()}
+
+    def validate(self) -> TopologicalSorter:
+        """Fail fast, before any work: unknown dependencies, then cycles."""
+        unknown = sorted(f"{name} -> {dep}" for name, t in self.tasks.items()
+                         for dep in t.upstream if dep not in self.tasks)
+        if unknown:
+            raise DAGError(f"DAG {self.dag_id!r}: unknown dependencies: {', '.join(unknown)}")
+        sorter = TopologicalSorter(self.graph)
+        try:
+            sorter.prepare()
+        except CycleError as e:
+            raise DAGError(f"DAG {self.dag_id!r} has a cycle: {' -> '.join(e.args[1])}") from None
+        return sorter
+
+    # -- running ------------------------------------------------------------------------------
+    def run(self, run_id: str | None = None) -> DagRun:
+        sorter = self.validate()
+        run = DagRun(self.dag_id, run_id or artifacts.new_run_id(self.dag_id),
+                     {name: TaskRecord(name) for name in self.tasks}, {}, {}, time.time())
+        with ThreadPoolExecutor(self.max_workers, thread_name_prefix=self.dag_id) as pool:
+            running: dict[Future, str] = {}
+            while True:
+                for name in sorter.get_ready():
+                    task = self.tasks[name]
+                    kwargs = {arg: run.results[up] for arg, up in task.inputs.items()}
+                    running[pool.submit(self._run_task, task, kwargs, run)] = name
+                if not running:
+                    break  # nothing ready and nothing running: done, or blocked by a failure
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    name = running.pop(future)
+                    if run.tasks[name].state == SUCCESS:
+                        sorter.done(name)  # a failed task is never done: its descendants wait
+        for record in run.tasks.values():
+            if record.state == NOT_RUN:
+                record.state = UPSTREAM_FAILED
+        run.end = time.time()
+        if run.state == FAILED and self.on_failure_callback:
+            self.on_failure_callback(run)
+        return run
+
+    def _run_task(self, task: Task, kwargs: dict[str, Any], run: DagRun) -> None:
+        record = run.tasks[task.name]
+        record.start = time.time()
+        key = task.cache_key(kwargs) if task.cache_key and self.cache_dir else None
+        if key and (hit := self._cache_get(task.name, key)) is not None:
+            run.results[task.name] = hit["value"]
+            record.state, record.cache_hit, record.end = SUCCESS, True, time.time()
+            self.on_event(task.name, "cached")
+            return
+        self.on_event(task.name, "running")
+        for attempt in range(1, task.retries + 2):
+            record.attempts = attempt
+            try:
+                value = self._call(task, kwargs)
+            except BaseException as exc:  # noqa: BLE001 - any failure is recorded, not raised
+                last = attempt == task.retries + 1 or not task.retry_if(exc)
+                if not last:
+                    self.sleep(task.delay(attempt, self.rng))
+                    continue
+                record.state, record.error, record.end = FAILED, f"{type(exc).__name__}: {exc}", time.time()
+                run.errors[task.name] = exc
+                self.on_event(task.name, "failed")
+                if task.on_failure:
+                    task.on_failure(task.name, exc)
+                return
+            run.results[task.name] = value
+            record.state, record.end = SUCCESS, time.time()
+            if key:
+                self._cache_put(task.name, key, value)
+            self.on_event(task.name, "done")
+            return
+
+    @staticmethod
+    def _call(task: Task, kwargs: dict[str, Any]) -> Any:
+        if task.timeout is None:
+            return task.fn(**kwargs)
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["value"] = task.fn(**kwargs)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+                box["error"] = exc
+
+        worker = threading.Thread(target=target, name=f"{task.name}-attempt", daemon=True)
+        worker.start()
+        worker.join(task.timeout)
+        if worker.is_alive():
+            raise TimeoutError(f"{task.name} exceeded its timeout of {task.timeout:g} s")
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    # -- cache ----------------------------------------------------------------------------------
+    def _cache_path(self, name: str, key: str) -> Path:
+        assert self.cache_dir is not None
+        return self.cache_dir / name / f"{key}.json"
+
+    def _cache_get(self, name: str, key: str) -> dict[str, Any] | None:
+        path = self._cache_path(name, key)
+        try:
+            entry = artifacts.read_json(path)
+        except (FileNotFoundError, ValueError):
+            return None  # absent, or unreadable: recompute
+        if self.cache_expiration and time.time() - entry["stored"] > self.cache_expiration:
+            return None
+        if artifacts.content_fingerprint(entry["value"]) != entry["fingerprint"]:
+            return None  # the cached output was changed or deleted since
+        return entry
+
+    def _cache_put(self, name: str, key: str, value: Any) -> None:
+        artifacts.write_json(self._cache_path(name, key), {
+            "value": value, "fingerprint": artifacts.content_fingerprint(value), "stored": time.time(),
+        })
