@@ -47,7 +47,7 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     if any(not c.strip() for c in header):
         raise DataError("line 1: a column has an empty name", where=where)
     try:
-        df = pd.read_csv(io.StringIO(text), skip_blank_lines=True, float_precision="round_trip")
+        df = pd.read_csv(io.StringIO(text), skip_blank_lines=True)
     except pd.errors.ParserError as e:
         raise DataError(f"cannot parse CSV: {e}", where=where) from None
     if df.empty:

@@ -1,0 +1,52 @@
+"""The run summary every engine prints: tasks, metrics, the gate's decision, the registry."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from mlpipeline.runs import RunResult
+
+_METRICS = ("accuracy", "balanced_accuracy", "f1", "roc_auc", "baseline_accuracy")
+
+
+def tasks_table(result: RunResult) -> Table:
+    table = Table(title=f"{result.engine} run {result.run_id}", title_justify="left")
+    for col, justify in (("task", "left"), ("state", "left"), ("attempts", "right"),
+                         ("seconds", "right"), ("cache", "left")):
+        table.add_column(col, justify=justify)
+    for t in result.tasks.values():
+        style = {"success": "green", "failed": "bold red"}.get(t.state, "yellow")
+        table.add_row(t.name, Text(t.state, style=style), str(t.attempts),
+                      "" if t.duration is None else f"{t.duration:.3f}",
+                      "hit" if t.cache_hit else "")
+    return table
+
+
+def render(result: RunResult) -> Group:
+    parts: list = [tasks_table(result)]
+    metrics = result.metrics
+    if metrics:
+        m = Table(title="holdout metrics", title_justify="left")
+        m.add_column("metric")
+        m.add_column("value", justify="right")
+        for name in _METRICS:
+            value = metrics.get(name)
+            m.add_row(name, "n/a" if value is None else f"{value:.4f}")
+        parts.append(m)
+    gate = result.gate
+    if gate:
+        verdict = "PROMOTE" if gate["promote"] else "REFUSE"
+        parts.append(Text(f"gate: {verdict}", style="bold green" if gate["promote"] else "bold yellow"))
+        parts.extend(Text(f"  {reason}") for reason in gate["reasons"])
+    registration = result.registration
+    if registration:
+        parts.append(Text(f"registry: {registration['reason']}"))
+    if result.model_sha256:
+        parts.append(Text(f"model sha256: {result.model_sha256}"))
+    if not result.ok:
+        parts.append(Text(f"FAILED at {result.failed_step}: {result.error}", style="bold red"))
+        parts.append(Text(f"log: {result.log_location}"))
+    parts.append(Text(f"{result.state} in {result.wall_seconds:.1f} s; artifacts: {result.run_dir}"))
+    return Group(*parts)
