@@ -30,8 +30,10 @@ class Alert:
     time: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
 
     def summary(self) -> str:
-        return (f"ALERT [{self.engine}] run {self.run_id} failed at step "
-                f"{self.step or '(none)'}: {self.error.splitlines()[0]} (log: {self.log_location})")
+        return (
+            f"ALERT [{self.engine}] run {self.run_id} failed at step "
+            f"{self.step or '(none)'}: {self.error.splitlines()[0]} (log: {self.log_location})"
+        )
 
 
 class Notifier(Protocol):
@@ -57,7 +59,9 @@ class JsonlNotifier:
 
 
 class SmtpNotifier:
-    def __init__(self, host: str, port: int, to: tuple[str, ...], sender: str = "pipeline@localhost"):
+    def __init__(
+        self, host: str, port: int, to: tuple[str, ...], sender: str = "pipeline@localhost"
+    ):
         self.host, self.port, self.to, self.sender = host, port, to, sender
 
     def notify(self, alert: Alert) -> None:
@@ -90,7 +94,9 @@ class Notifiers:
 def notifier_for(cfg: PipelineConfig) -> Notifier:
     notifiers: list[Notifier] = [JsonlNotifier(cfg.alerts.log)]
     if cfg.alerts.smtp_host and cfg.alerts.email_to:
-        notifiers.append(SmtpNotifier(cfg.alerts.smtp_host, cfg.alerts.smtp_port, cfg.alerts.email_to))
+        notifiers.append(
+            SmtpNotifier(cfg.alerts.smtp_host, cfg.alerts.smtp_port, cfg.alerts.email_to)
+        )
     return Notifiers(*notifiers)
 
 

@@ -114,8 +114,11 @@ def _feed(h: Any, value: Any) -> None:
         h.update(b"]")
     elif isinstance(value, str) and os.path.isabs(value) and os.path.exists(value):
         p = Path(value)
-        files = [p] if p.is_file() else sorted(
-            f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+        files = (
+            [p]
+            if p.is_file()
+            else sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+        )
         for f in files:
             h.update(str(f.relative_to(p) if f != p else "").encode() + b"\0")
             h.update(sha256_file(f).encode())

@@ -57,7 +57,10 @@ def code_fingerprint(fn: Any) -> str:
         names = _names(obj.__code__)
         for name in names:
             target = obj.__globals__.get(name)
-            if isinstance(target, types.ModuleType) and target.__name__.split(".")[0] in _OWN_PACKAGES:
+            if (
+                isinstance(target, types.ModuleType)
+                and target.__name__.split(".")[0] in _OWN_PACKAGES
+            ):
                 for attr in names:  # `module.helper` shows up as two names
                     member = getattr(target, attr, None)
                     if (inspect.isfunction(member) or inspect.isclass(member)) and _own(member):

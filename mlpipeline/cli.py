@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
+import tomllib
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -37,13 +37,22 @@ def _parse_set(item: str) -> tuple[str, Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m mlpipeline", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m mlpipeline", description=__doc__.splitlines()[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the whole pipeline once")
     run.add_argument("--engine", default="mock", choices=list(engines.ENGINES))
     run.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
-    run.add_argument("--set", dest="overrides", type=_parse_set, action="append", default=[],
-                     metavar="KEY=VALUE", help="override a config key, e.g. tuning.cv_folds=3")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        type=_parse_set,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. tuning.cv_folds=3",
+    )
     run.add_argument("--run-id", help="default: <engine>-<UTC time>-<pid>")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
     sub.add_parser("graph", help="print the task graph")
@@ -63,8 +72,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
     engine = engines.load(args.engine)
     run_id = args.run_id or artifacts.new_run_id(args.engine)
     states = dict.fromkeys(STEPS, "pending")
-    with Live(_progress_table(states), console=console, transient=True,
-              refresh_per_second=8) as live:
+    with Live(
+        _progress_table(states), console=console, transient=True, refresh_per_second=8
+    ) as live:
+
         def on_event(step: str, state: str) -> None:
             if step in states:
                 states[step] = state
@@ -82,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     if args.command == "graph":
         from mlpipeline.graph import GRAPH
+
         for step in STEPS:
             console.print(f"{step:<16} <- {', '.join(sorted(GRAPH[step])) or '(start)'}")
         return 0
@@ -95,8 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if args.debug:
             raise
-        console.print(f"[bold red]unexpected error:[/] {type(e).__name__}: {e}\n"
-                      "(run again with --debug for the traceback)", highlight=False)
+        console.print(
+            f"[bold red]unexpected error:[/] {type(e).__name__}: {e}\n"
+            "(run again with --debug for the traceback)",
+            highlight=False,
+        )
         return 1
 
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import tomllib
 from pydantic import (
     ConfigDict,
     Field,
@@ -101,9 +101,12 @@ class TargetConfig:
 class FeaturesConfig:
     lags: tuple[NonNegInt, ...] = (0, 1, 2, 7)  # 0 is the value at t itself
     windows: tuple[Annotated[StrictInt, Field(ge=2)], ...] = (3, 7)
-    stats: Annotated[
-        tuple[Literal["mean", "std", "min", "max"], ...], Field(min_length=1)
-    ] = ("mean", "std", "min", "max")
+    stats: Annotated[tuple[Literal["mean", "std", "min", "max"], ...], Field(min_length=1)] = (
+        "mean",
+        "std",
+        "min",
+        "max",
+    )
 
     @field_validator("lags", "windows", "stats")
     @classmethod
@@ -238,7 +241,9 @@ class PipelineConfig:
     def from_params(cls, params: dict[str, Any]) -> PipelineConfig:
         nested: dict[str, Any] = {}
         for flat_key, value in params.items():
-            section = next((s for s in SECTIONS if flat_key == s or flat_key.startswith(s + "_")), None)
+            section = next(
+                (s for s in SECTIONS if flat_key == s or flat_key.startswith(s + "_")), None
+            )
             if section is None:
                 raise ConfigError(f"unknown parameter {flat_key!r}")
             if section == "faults":
@@ -255,8 +260,13 @@ class PipelineConfig:
 
 
 SECTIONS = tuple(f.name for f in dataclasses.fields(PipelineConfig))
-_PATH_KEYS = (("data", "path"), ("paths", "registry"), ("paths", "artifacts"),
-              ("paths", "cache"), ("alerts", "log"))
+_PATH_KEYS = (
+    ("data", "path"),
+    ("paths", "registry"),
+    ("paths", "artifacts"),
+    ("paths", "cache"),
+    ("alerts", "log"),
+)
 
 
 def _jsonable(v: Any) -> Any:
@@ -293,8 +303,9 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Pi
     """Read a TOML file; `overrides` are dotted keys (``{"paths.registry": "/tmp/r"}``)."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: config file not found" if not path.exists() else
-                          f"{path}: is not a file")
+        raise ConfigError(
+            f"{path}: config file not found" if not path.exists() else f"{path}: is not a file"
+        )
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as e:

@@ -36,14 +36,16 @@ def read_csv(path: str | Path) -> pd.DataFrame:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise DataError(f"line {line}: not UTF-8 text (byte 0x{raw[e.start]:02x})",
-                        where=where) from None
+        raise DataError(
+            f"line {line}: not UTF-8 text (byte 0x{raw[e.start]:02x})", where=where
+        ) from None
     header = next(csv.reader(io.StringIO(text)), [])
     seen: set[str] = set()
     dupes = sorted({c for c in header if c in seen or seen.add(c)})
     if dupes:
-        raise DataError(f"line 1: duplicate column name(s) {', '.join(map(repr, dupes))}",
-                        where=where)
+        raise DataError(
+            f"line 1: duplicate column name(s) {', '.join(map(repr, dupes))}", where=where
+        )
     if any(not c.strip() for c in header):
         raise DataError("line 1: a column has an empty name", where=where)
     try:
@@ -75,10 +77,14 @@ def build_schema(cfg: PipelineConfig) -> pa.DataFrameSchema:
         d.time_column: pa.Column(
             nullable=False,
             checks=[
-                pa.Check(lambda s: parse(s).notna(), error=f"not a time in format {d.time_format!r}"),
+                pa.Check(
+                    lambda s: parse(s).notna(), error=f"not a time in format {d.time_format!r}"
+                ),
                 pa.Check(lambda s: ~s.duplicated(keep=False), error="duplicate timestamp"),
-                pa.Check(lambda s: ~(parse(s).diff() <= pd.Timedelta(0)),
-                         error="timestamp not after the previous row's"),
+                pa.Check(
+                    lambda s: ~(parse(s).diff() <= pd.Timedelta(0)),
+                    error="timestamp not after the previous row's",
+                ),
             ],
         ),
     }
@@ -87,7 +93,9 @@ def build_schema(cfg: PipelineConfig) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, strict=False, coerce=False)
 
 
-def validate(df: pd.DataFrame, cfg: PipelineConfig, where: str = "data") -> tuple[pd.DataFrame, dict]:
+def validate(
+    df: pd.DataFrame, cfg: PipelineConfig, where: str = "data"
+) -> tuple[pd.DataFrame, dict]:
     """Return the clean frame (time parsed, numeric columns as float64) and a report.
 
     Raises ValidationFailed listing every problem found.
@@ -118,13 +126,17 @@ def validate(df: pd.DataFrame, cfg: PipelineConfig, where: str = "data") -> tupl
     present = [c for c in used if c in df]
     missing_counts = {c: int(df[c].isna().sum()) for c in present}
     if len(df) < d.min_rows:
-        failures.append(f"{len(df)} row(s), at least data.min_rows = {d.min_rows} needed"
-                        + (f" before data.as_of = {d.as_of}" if d.as_of else ""))
+        failures.append(
+            f"{len(df)} row(s), at least data.min_rows = {d.min_rows} needed"
+            + (f" before data.as_of = {d.as_of}" if d.as_of else "")
+        )
     if t.column in df and not any(f.startswith(f"column {t.column!r}") for f in failures):
         target = make_target(pd.to_numeric(df[t.column]).reset_index(drop=True), t).dropna()
         if target.nunique() < 2:
-            failures.append(f"target ({t.column} {t.operator} {t.threshold} after {t.horizon} "
-                            f"step(s)) is constant: nothing to learn")
+            failures.append(
+                f"target ({t.column} {t.operator} {t.threshold} after {t.horizon} "
+                f"step(s)) is constant: nothing to learn"
+            )
     if failures:
         raise ValidationFailed(failures, where=where)
 
@@ -138,14 +150,20 @@ def validate(df: pd.DataFrame, cfg: PipelineConfig, where: str = "data") -> tupl
     elif d.missing == "ffill":
         clean = clean.ffill().dropna()  # past values only; leading gaps are dropped
     if len(clean) < d.min_rows:
-        raise ValidationFailed([f"{len(clean)} row(s) left after data.missing = {d.missing!r}, "
-                                f"at least data.min_rows = {d.min_rows} needed"], where=where)
+        raise ValidationFailed(
+            [
+                f"{len(clean)} row(s) left after data.missing = {d.missing!r}, "
+                f"at least data.min_rows = {d.min_rows} needed"
+            ],
+            where=where,
+        )
     report = {
         "rows_in": int(len(df)),
         "rows_out": int(len(clean)),
         "missing_values": missing_counts,
         "missing_policy": d.missing,
         "time_range": [str(clean[d.time_column].min()), str(clean[d.time_column].max())]
-        if len(clean) else None,
+        if len(clean)
+        else None,
     }
     return clean.reset_index(drop=True), report

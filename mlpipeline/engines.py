@@ -46,8 +46,8 @@ def load(name: str) -> ModuleType:
     engine = ENGINES[name]
     if not is_available(name):
         raise EngineUnavailable(
-            f"the {name} engine needs the '{engine.requires}' package, which is not installed here.\n"
-            f"  Run it in its own environment:  python dev.py run --engine {name}\n"
-            f"  or install it into this one:     pip install -r requirements/{engine.tox_env}.txt -e ."
+            f"the {name} engine needs the '{engine.requires}' package, not installed here.\n"
+            f"  run it in its own environment: python3 dev.py run --engine {name}\n"
+            f"  or install it here: pip install -e . -r requirements/{engine.tox_env}.txt"
         )
     return importlib.import_module(engine.module)

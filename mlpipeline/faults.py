@@ -26,5 +26,6 @@ def inject(step: str, fail_times: int | None, run_dir: str | Path) -> None:
         f.write(str(attempt))
     if fail_times < 0 or attempt <= fail_times:
         total = "every attempt" if fail_times < 0 else f"{fail_times} time(s)"
-        raise InjectedFault(f"injected fault on attempt {attempt} (configured to fail {total})",
-                            where=step)
+        raise InjectedFault(
+            f"injected fault on attempt {attempt} (configured to fail {total})", where=step
+        )

@@ -37,8 +37,14 @@ def feature_frame(df: pd.DataFrame, columns: tuple[str, ...], spec: FeaturesConf
     return pd.DataFrame(out, index=df.index)
 
 
-def build(df: pd.DataFrame, time_column: str, columns: tuple[str, ...], target_column: str,
-          spec: FeaturesConfig, target: TargetConfig) -> pd.DataFrame:
+def build(
+    df: pd.DataFrame,
+    time_column: str,
+    columns: tuple[str, ...],
+    target_column: str,
+    spec: FeaturesConfig,
+    target: TargetConfig,
+) -> pd.DataFrame:
     """Time, features and target; rows without a full history or a known target are dropped."""
     feats = feature_frame(df, columns, spec)
     frame = pd.concat([df[[time_column]], feats], axis=1)

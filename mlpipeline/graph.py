@@ -9,18 +9,20 @@ from __future__ import annotations
 from graphlib import TopologicalSorter
 from types import MappingProxyType
 
-GRAPH = MappingProxyType({
-    "load_data": frozenset(),
-    "validate_data": frozenset({"load_data"}),
-    "build_features": frozenset({"validate_data"}),
-    "split_data": frozenset({"build_features"}),
-    "tune_model": frozenset({"split_data"}),
-    "train_model": frozenset({"split_data", "tune_model"}),
-    "evaluate_model": frozenset({"train_model", "split_data"}),
-    # The gate re-scores the production model on the same holdout, hence split_data.
-    "gate_model": frozenset({"evaluate_model", "split_data"}),
-    "register_model": frozenset({"gate_model", "train_model"}),
-})
+GRAPH = MappingProxyType(
+    {
+        "load_data": frozenset(),
+        "validate_data": frozenset({"load_data"}),
+        "build_features": frozenset({"validate_data"}),
+        "split_data": frozenset({"build_features"}),
+        "tune_model": frozenset({"split_data"}),
+        "train_model": frozenset({"split_data", "tune_model"}),
+        "evaluate_model": frozenset({"train_model", "split_data"}),
+        # The gate re-scores the production model on the same holdout, hence split_data.
+        "gate_model": frozenset({"evaluate_model", "split_data"}),
+        "register_model": frozenset({"gate_model", "train_model"}),
+    }
+)
 
 STEPS: tuple[str, ...] = tuple(TopologicalSorter(GRAPH).static_order())
 
@@ -30,10 +32,17 @@ EDGES: frozenset[tuple[str, str]] = frozenset(
 
 # Steps whose output depends only on their inputs, the config sections below and the files they
 # read: safe to cache. gate_model reads the registry and register_model writes it: never cached.
-CACHEABLE = frozenset({
-    "load_data", "validate_data", "build_features", "split_data",
-    "tune_model", "train_model", "evaluate_model",
-})
+CACHEABLE = frozenset(
+    {
+        "load_data",
+        "validate_data",
+        "build_features",
+        "split_data",
+        "tune_model",
+        "train_model",
+        "evaluate_model",
+    }
+)
 
 # The config sections each step reads: a cache key includes only these, so editing the gate
 # thresholds does not retrain, and editing the grid does not reload the CSV.

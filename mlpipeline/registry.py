@@ -57,8 +57,11 @@ class Registry:
     def versions(self) -> list[int]:
         if not self.models.is_dir():
             return []
-        return sorted(int(p.name[1:]) for p in self.models.iterdir()
-                      if p.name.startswith("v") and p.name[1:].isdigit())
+        return sorted(
+            int(p.name[1:])
+            for p in self.models.iterdir()
+            if p.name.startswith("v") and p.name[1:].isdigit()
+        )
 
     def entry(self, version: int) -> Entry:
         path = self.models / f"v{version:04d}"
@@ -74,9 +77,11 @@ class Registry:
         alias = artifacts.read_json(self.alias)
         entry = self.entry(alias["version"])
         if entry.sha256 != alias["sha256"]:
-            raise RegistryError(f"production alias names sha256 {alias['sha256'][:12]} but "
-                                f"v{entry.version:04d} holds {entry.sha256[:12]}",
-                                where=str(self.alias))
+            raise RegistryError(
+                f"production alias names sha256 {alias['sha256'][:12]} but "
+                f"v{entry.version:04d} holds {entry.sha256[:12]}",
+                where=str(self.alias),
+            )
         return entry
 
     def load_model(self, version: int) -> bytes:
@@ -85,9 +90,11 @@ class Registry:
         data = entry.model_path.read_bytes()
         actual = artifacts.sha256_bytes(data)
         if actual != entry.sha256:
-            raise RegistryError(f"checksum mismatch for v{version:04d}: recorded "
-                                f"{entry.sha256[:12]}, file has {actual[:12]}; refusing to load",
-                                where=str(entry.model_path))
+            raise RegistryError(
+                f"checksum mismatch for v{version:04d}: recorded "
+                f"{entry.sha256[:12]}, file has {actual[:12]}; refusing to load",
+                where=str(entry.model_path),
+            )
         return data
 
     # -- writing ------------------------------------------------------------------------------
@@ -102,8 +109,10 @@ class Registry:
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise RegistryError(f"could not lock the registry within "
-                                            f"{self.lock_timeout:.0f} s", where=str(self.root)) from None
+                        raise RegistryError(
+                            f"could not lock the registry within {self.lock_timeout:.0f} s",
+                            where=str(self.root),
+                        ) from None
                     time.sleep(0.05)
             try:
                 yield
@@ -121,8 +130,12 @@ class Registry:
             tmp = self.models / f".tmp-{uuid.uuid4().hex}"
             tmp.mkdir()
             try:
-                full = {**record, "version": version, "sha256": sha,
-                        "registered_at": datetime.now(timezone.utc).isoformat()}
+                full = {
+                    **record,
+                    "version": version,
+                    "sha256": sha,
+                    "registered_at": datetime.now(timezone.utc).isoformat(),
+                }
                 artifacts.write_bytes(tmp / MODEL_FILE, model_bytes)
                 artifacts.write_json(tmp / ENTRY_FILE, full)
                 artifacts.fsync_dir(tmp)

@@ -83,12 +83,14 @@ class RunResult:
         return d
 
     def save(self) -> Path:
-        return artifacts.write_json(self.run_dir / "run.json",
-                                    json.loads(json.dumps(self.to_dict(), default=str)))
+        return artifacts.write_json(
+            self.run_dir / "run.json", json.loads(json.dumps(self.to_dict(), default=str))
+        )
 
 
 def first_failure(tasks: dict[str, TaskRecord]) -> TaskRecord | None:
     """The failed task earliest in topological order (its descendants only failed upstream)."""
     failed = [t for t in tasks.values() if t.state == FAILED]
-    return min(failed, key=lambda t: STEPS.index(t.name) if t.name in STEPS else len(STEPS),
-               default=None)
+    return min(
+        failed, key=lambda t: STEPS.index(t.name) if t.name in STEPS else len(STEPS), default=None
+    )

@@ -8,6 +8,7 @@ The computation itself lives in the pure modules (`data`, `features`, `training`
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Callable
@@ -58,16 +59,23 @@ def load_data(cfg: PipelineConfig, out: Path) -> Path:
 
 @step
 def validate_data(cfg: PipelineConfig, out: Path, raw: str) -> Path:
-    clean, report = data.validate(artifacts.read_frame(raw), cfg,
-                                  where=f"validate_data ({cfg.data.path})")
+    clean, report = data.validate(
+        artifacts.read_frame(raw), cfg, where=f"validate_data ({cfg.data.path})"
+    )
     artifacts.write_json(out / "validation.json", report)
     return artifacts.write_frame(out / "validated.parquet", clean)
 
 
 @step
 def build_features(cfg: PipelineConfig, out: Path, validated: str) -> Path:
-    frame = features.build(artifacts.read_frame(validated), cfg.data.time_column,
-                           cfg.data.feature_columns, cfg.target.column, cfg.features, cfg.target)
+    frame = features.build(
+        artifacts.read_frame(validated),
+        cfg.data.time_column,
+        cfg.data.feature_columns,
+        cfg.target.column,
+        cfg.features,
+        cfg.target,
+    )
     return artifacts.write_frame(out / "features.parquet", frame)
 
 
@@ -78,14 +86,17 @@ def split_data(cfg: PipelineConfig, out: Path, features: str) -> Path:
     artifacts.write_frame(out / "train.parquet", train)
     artifacts.write_frame(out / "holdout.parquet", holdout)
     time = cfg.data.time_column
-    artifacts.write_json(out / "split.json", {
-        "train_rows": len(train),
-        "holdout_rows": len(holdout),
-        "gap_rows": cfg.target.horizon,
-        "train_range": [str(train[time].iloc[0]), str(train[time].iloc[-1])],
-        "holdout_range": [str(holdout[time].iloc[0]), str(holdout[time].iloc[-1])],
-        "data_fingerprint": artifacts.frame_fingerprint(frame),
-    })
+    artifacts.write_json(
+        out / "split.json",
+        {
+            "train_rows": len(train),
+            "holdout_rows": len(holdout),
+            "gap_rows": cfg.target.horizon,
+            "train_range": [str(train[time].iloc[0]), str(train[time].iloc[-1])],
+            "holdout_range": [str(holdout[time].iloc[0]), str(holdout[time].iloc[-1])],
+            "data_fingerprint": artifacts.frame_fingerprint(frame),
+        },
+    )
     return out
 
 
@@ -110,21 +121,27 @@ def train_model(cfg: PipelineConfig, out: Path, split: str, tuning: str | list[s
     results = sorted((r for p in paths for r in artifacts.read_json(p)), key=lambda r: r["index"])
     expected = len(training.candidates(cfg.tuning.grid))
     if [r["index"] for r in results] != list(range(expected)):
-        raise DataError(f"tuning results cover candidates {[r['index'] for r in results]}, "
-                        f"expected 0..{expected - 1}", where="train_model")
+        raise DataError(
+            f"tuning results cover candidates {[r['index'] for r in results]}, "
+            f"expected 0..{expected - 1}",
+            where="train_model",
+        )
     best = training.best_candidate(results)
     train = artifacts.read_frame(Path(split) / "train.parquet")
     model_bytes = training.fit(train, best["params"], cfg)
     artifacts.write_bytes(out / "model.ubj", model_bytes)
-    artifacts.write_json(out / "model.json", {
-        "sha256": artifacts.sha256_bytes(model_bytes),
-        "params": best["params"],
-        "best_candidate": best["index"],
-        "cv": {"metric": best["metric"], "mean": best["mean"], "std": best["std"]},
-        "candidates": results,
-        "features": list(training.xy(train)[0].columns),
-        "xgboost_version": version("xgboost-cpu"),
-    })
+    artifacts.write_json(
+        out / "model.json",
+        {
+            "sha256": artifacts.sha256_bytes(model_bytes),
+            "params": best["params"],
+            "best_candidate": best["index"],
+            "cv": {"metric": best["metric"], "mean": best["mean"], "std": best["std"]},
+            "candidates": results,
+            "features": list(training.xy(train)[0].columns),
+            "xgboost_version": version("xgboost-cpu"),
+        },
+    )
     return out
 
 
@@ -134,8 +151,9 @@ def read_model(model_dir: str | Path) -> bytes:
     meta = artifacts.read_json(model_dir / "model.json")
     model_bytes = (model_dir / "model.ubj").read_bytes()
     if artifacts.sha256_bytes(model_bytes) != meta["sha256"]:
-        raise RegistryError("model.ubj does not match the sha256 in model.json",
-                            where=str(model_dir))
+        raise RegistryError(
+            "model.ubj does not match the sha256 in model.json", where=str(model_dir)
+        )
     return model_bytes
 
 
@@ -146,7 +164,9 @@ def evaluate_model(cfg: PipelineConfig, out: Path, model: str, split: str) -> Pa
     model_bytes = read_model(model)
     metrics = training.evaluate(model_bytes, train, holdout, cfg.training.decision_threshold)
     metrics["model_sha256"] = artifacts.sha256_bytes(model_bytes)
-    metrics["data_fingerprint"] = artifacts.read_json(Path(split) / "split.json")["data_fingerprint"]
+    metrics["data_fingerprint"] = artifacts.read_json(Path(split) / "split.json")[
+        "data_fingerprint"
+    ]
     return artifacts.write_json(out / "metrics.json", metrics)
 
 
@@ -159,15 +179,20 @@ def gate_model(cfg: PipelineConfig, out: Path, metrics: str, split: str) -> Path
     if current is not None:
         production = {"version": current.version, "sha256": current.sha256, "accuracy": None}
         holdout = artifacts.read_frame(Path(split) / "holdout.parquet")
-        try:
+        with contextlib.suppress(DataError):  # other features: recorded as not comparable
             production["accuracy"] = training.accuracy_on(
-                registry.load_model(current.version), holdout, cfg.training.decision_threshold)
-        except DataError:
-            pass  # trained on other features: recorded as not comparable
+                registry.load_model(current.version), holdout, cfg.training.decision_threshold
+            )
     promote, reasons = promotion.decide(candidate, production, cfg.gate)
-    return artifacts.write_json(out / "gate.json", {
-        "promote": promote, "reasons": reasons, "candidate": candidate, "production": production,
-    })
+    return artifacts.write_json(
+        out / "gate.json",
+        {
+            "promote": promote,
+            "reasons": reasons,
+            "candidate": candidate,
+            "production": production,
+        },
+    )
 
 
 @step
@@ -175,19 +200,28 @@ def register_model(cfg: PipelineConfig, out: Path, model: str, gate: str) -> Pat
     decision = artifacts.read_json(gate)
     candidate, production = decision["candidate"], decision["production"]
     if not decision["promote"]:
-        result = {"registered": False, "version": None,
-                  "reason": "the gate refused the candidate"}
+        result = {"registered": False, "version": None, "reason": "the gate refused the candidate"}
     elif production and production["sha256"] == candidate["model_sha256"]:
-        result = {"registered": False, "version": production["version"],
-                  "reason": f"identical to production v{production['version']:04d}: nothing to do"}
+        result = {
+            "registered": False,
+            "version": production["version"],
+            "reason": f"identical to production v{production['version']:04d}: nothing to do",
+        }
     else:
-        entry = Registry(cfg.paths.registry).register(read_model(model), {
-            "metrics": candidate,
-            "data_fingerprint": candidate["data_fingerprint"],
-            "params": artifacts.read_json(Path(model) / "model.json")["params"],
-            "config": cfg.to_params(),
-            "run_dir": str(out.parent),
-        }, promote=True)
-        result = {"registered": True, "version": entry.version,
-                  "reason": f"registered as v{entry.version:04d} and promoted to production"}
+        entry = Registry(cfg.paths.registry).register(
+            read_model(model),
+            {
+                "metrics": candidate,
+                "data_fingerprint": candidate["data_fingerprint"],
+                "params": artifacts.read_json(Path(model) / "model.json")["params"],
+                "config": cfg.to_params(),
+                "run_dir": str(out.parent),
+            },
+            promote=True,
+        )
+        result = {
+            "registered": True,
+            "version": entry.version,
+            "reason": f"registered as v{entry.version:04d} and promoted to production",
+        }
     return artifacts.write_json(out / "registration.json", result)

@@ -13,14 +13,23 @@ _METRICS = ("accuracy", "balanced_accuracy", "f1", "roc_auc", "baseline_accuracy
 
 def tasks_table(result: RunResult) -> Table:
     table = Table(title=f"{result.engine} run {result.run_id}", title_justify="left")
-    for col, justify in (("task", "left"), ("state", "left"), ("attempts", "right"),
-                         ("seconds", "right"), ("cache", "left")):
+    for col, justify in (
+        ("task", "left"),
+        ("state", "left"),
+        ("attempts", "right"),
+        ("seconds", "right"),
+        ("cache", "left"),
+    ):
         table.add_column(col, justify=justify)
     for t in result.tasks.values():
         style = {"success": "green", "failed": "bold red"}.get(t.state, "yellow")
-        table.add_row(t.name, Text(t.state, style=style), str(t.attempts),
-                      "" if t.duration is None else f"{t.duration:.3f}",
-                      "hit" if t.cache_hit else "")
+        table.add_row(
+            t.name,
+            Text(t.state, style=style),
+            str(t.attempts),
+            "" if t.duration is None else f"{t.duration:.3f}",
+            "hit" if t.cache_hit else "",
+        )
     return table
 
 
@@ -38,7 +47,9 @@ def render(result: RunResult) -> Group:
     gate = result.gate
     if gate:
         verdict = "PROMOTE" if gate["promote"] else "REFUSE"
-        parts.append(Text(f"gate: {verdict}", style="bold green" if gate["promote"] else "bold yellow"))
+        parts.append(
+            Text(f"gate: {verdict}", style="bold green" if gate["promote"] else "bold yellow")
+        )
         parts.extend(Text(f"  {reason}") for reason in gate["reasons"])
     registration = result.registration
     if registration:
@@ -48,5 +59,7 @@ def render(result: RunResult) -> Group:
     if not result.ok:
         parts.append(Text(f"FAILED at {result.failed_step}: {result.error}", style="bold red"))
         parts.append(Text(f"log: {result.log_location}"))
-    parts.append(Text(f"{result.state} in {result.wall_seconds:.1f} s; artifacts: {result.run_dir}"))
+    parts.append(
+        Text(f"{result.state} in {result.wall_seconds:.1f} s; artifacts: {result.run_dir}")
+    )
     return Group(*parts)

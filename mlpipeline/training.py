@@ -24,8 +24,9 @@ from mlpipeline.features import TARGET
 MIN_FOLD_ROWS = 10  # fewer validation rows per fold than this make CV scores meaningless
 
 
-def split_by_time(frame: pd.DataFrame, holdout_fraction: float, gap: int
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_by_time(
+    frame: pd.DataFrame, holdout_fraction: float, gap: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """First rows train, last rows holdout, never shuffled.
 
     `gap` rows (the target horizon) are dropped between them: a train row's target looks
@@ -34,18 +35,23 @@ def split_by_time(frame: pd.DataFrame, holdout_fraction: float, gap: int
     n_holdout = max(1, math.ceil(len(frame) * holdout_fraction))
     n_train = len(frame) - n_holdout - gap
     if n_train < 2 * MIN_FOLD_ROWS:
-        raise DataError(f"{len(frame)} rows leave {n_train} for training after a holdout of "
-                        f"{n_holdout} (split.holdout_fraction) and a gap of {gap}",
-                        where="split_data")
+        raise DataError(
+            f"{len(frame)} rows leave {n_train} for training after a holdout of "
+            f"{n_holdout} (split.holdout_fraction) and a gap of {gap}",
+            where="split_data",
+        )
     train = frame.iloc[:n_train].reset_index(drop=True)
-    holdout = frame.iloc[n_train + gap:].reset_index(drop=True)
+    holdout = frame.iloc[n_train + gap :].reset_index(drop=True)
     return train, holdout
 
 
 def candidates(grid: dict[str, list]) -> list[dict[str, Any]]:
     """The grid expanded in a fixed order (keys sorted): candidate i is the same everywhere."""
     keys = sorted(grid)
-    return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
+    return [
+        dict(zip(keys, values, strict=True))
+        for values in itertools.product(*(grid[k] for k in keys))
+    ]
 
 
 def make_model(params: dict[str, Any], cfg: PipelineConfig) -> xgb.XGBClassifier:
@@ -79,13 +85,16 @@ def score(metric: str, y_true: np.ndarray, proba: np.ndarray, threshold: float) 
 def check_folds(n_rows: int, folds: int, gap: int) -> None:
     per_fold = (n_rows - gap) // (folds + 1)
     if per_fold < MIN_FOLD_ROWS:
-        raise ConfigError(f"tuning.cv_folds = {folds} is too many for {n_rows} training rows: "
-                          f"each fold would validate on {per_fold} (at least {MIN_FOLD_ROWS})",
-                          where="tune_model")
+        raise ConfigError(
+            f"tuning.cv_folds = {folds} is too many for {n_rows} training rows: "
+            f"each fold would validate on {per_fold} (at least {MIN_FOLD_ROWS})",
+            where="tune_model",
+        )
 
 
-def cross_validate(train: pd.DataFrame, params: dict[str, Any], cfg: PipelineConfig
-                   ) -> dict[str, Any]:
+def cross_validate(
+    train: pd.DataFrame, params: dict[str, Any], cfg: PipelineConfig
+) -> dict[str, Any]:
     """Score one candidate with TimeSeriesSplit (expanding window, `horizon` gap)."""
     gap = cfg.target.horizon
     check_folds(len(train), cfg.tuning.cv_folds, gap)
@@ -93,11 +102,18 @@ def cross_validate(train: pd.DataFrame, params: dict[str, Any], cfg: PipelineCon
     scores = []
     for fit_idx, val_idx in TimeSeriesSplit(n_splits=cfg.tuning.cv_folds, gap=gap).split(X):
         if len(np.unique(y[fit_idx])) < 2:
-            raise DataError("a CV training fold holds a single class; use fewer folds "
-                            "(tuning.cv_folds) or more data", where="tune_model")
+            raise DataError(
+                "a CV training fold holds a single class; use fewer folds "
+                "(tuning.cv_folds) or more data",
+                where="tune_model",
+            )
         model = make_model(params, cfg).fit(X.iloc[fit_idx], y[fit_idx])
-        s = score(cfg.tuning.metric, y[val_idx], model.predict_proba(X.iloc[val_idx])[:, 1],
-                  cfg.training.decision_threshold)
+        s = score(
+            cfg.tuning.metric,
+            y[val_idx],
+            model.predict_proba(X.iloc[val_idx])[:, 1],
+            cfg.training.decision_threshold,
+        )
         scores.append(math.nan if s is None else s)
     return {
         "params": params,
@@ -133,8 +149,9 @@ def predict_proba(model_bytes: bytes, frame: pd.DataFrame) -> np.ndarray:
     return booster.inplace_predict(X)
 
 
-def evaluate(model_bytes: bytes, train: pd.DataFrame, holdout: pd.DataFrame,
-             threshold: float) -> dict[str, Any]:
+def evaluate(
+    model_bytes: bytes, train: pd.DataFrame, holdout: pd.DataFrame, threshold: float
+) -> dict[str, Any]:
     """Holdout metrics, and the majority-class baseline (majority class of the train rows)."""
     _, y = xy(holdout)
     proba = predict_proba(model_bytes, holdout)

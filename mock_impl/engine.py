@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
@@ -77,11 +77,18 @@ class DagRun:
 
 
 class DAG:
-    def __init__(self, dag_id: str, *, max_workers: int = 2, cache_dir: str | Path | None = None,
-                 cache_expiration: float = 0.0,
-                 on_failure_callback: Callable[[DagRun], None] | None = None,
-                 on_event: Callable[[str, str], None] | None = None,
-                 sleep: Callable[[float], None] = time.sleep, seed: int = 0):
+    def __init__(
+        self,
+        dag_id: str,
+        *,
+        max_workers: int = 2,
+        cache_dir: str | Path | None = None,
+        cache_expiration: float = 0.0,
+        on_failure_callback: Callable[[DagRun], None] | None = None,
+        on_event: Callable[[str, str], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        seed: int = 0,
+    ):
         self.dag_id = dag_id
         self.tasks: dict[str, Task] = {}
         self.max_workers = max_workers
@@ -101,9 +108,11 @@ class DAG:
 
     def task(self, name: str | None = None, **options: Any) -> Callable[[Callable], Callable]:
         """Decorator form of `add_task`: ``@dag.task(inputs={"data": "extract"})``."""
+
         def register(fn: Callable) -> Callable:
             self.add_task(name or fn.__name__, fn, **options)
             return fn
+
         return register
 
     @property
@@ -112,8 +121,12 @@ class DAG:
 
     def validate(self) -> TopologicalSorter:
         """Fail fast, before any work: unknown dependencies, then cycles."""
-        unknown = sorted(f"{name} -> {dep}" for name, t in self.tasks.items()
-                         for dep in t.upstream if dep not in self.tasks)
+        unknown = sorted(
+            f"{name} -> {dep}"
+            for name, t in self.tasks.items()
+            for dep in t.upstream
+            if dep not in self.tasks
+        )
         if unknown:
             raise DAGError(f"DAG {self.dag_id!r}: unknown dependencies: {', '.join(unknown)}")
         sorter = TopologicalSorter(self.graph)
@@ -126,8 +139,14 @@ class DAG:
     # -- running ------------------------------------------------------------------------------
     def run(self, run_id: str | None = None) -> DagRun:
         sorter = self.validate()
-        run = DagRun(self.dag_id, run_id or artifacts.new_run_id(self.dag_id),
-                     {name: TaskRecord(name) for name in self.tasks}, {}, {}, time.time())
+        run = DagRun(
+            self.dag_id,
+            run_id or artifacts.new_run_id(self.dag_id),
+            {name: TaskRecord(name) for name in self.tasks},
+            {},
+            {},
+            time.time(),
+        )
         with ThreadPoolExecutor(self.max_workers, thread_name_prefix=self.dag_id) as pool:
             running: dict[Future, str] = {}
             while True:
@@ -169,7 +188,11 @@ class DAG:
                 if not last:
                     self.sleep(task.delay(attempt, self.rng))
                     continue
-                record.state, record.error, record.end = FAILED, f"{type(exc).__name__}: {exc}", time.time()
+                record.state, record.error, record.end = (
+                    FAILED,
+                    f"{type(exc).__name__}: {exc}",
+                    time.time(),
+                )
                 run.errors[task.name] = exc
                 self.on_event(task.name, "failed")
                 if task.on_failure:
@@ -221,6 +244,11 @@ class DAG:
         return entry
 
     def _cache_put(self, name: str, key: str, value: Any) -> None:
-        artifacts.write_json(self._cache_path(name, key), {
-            "value": value, "fingerprint": artifacts.content_fingerprint(value), "stored": time.time(),
-        })
+        artifacts.write_json(
+            self._cache_path(name, key),
+            {
+                "value": value,
+                "fingerprint": artifacts.content_fingerprint(value),
+                "stored": time.time(),
+            },
+        )

@@ -1,6 +1,6 @@
 """The seed tutorial's first example, on the mock engine: extract -> transform -> load.
 
-    python -m mock_impl.etl_example
+python -m mock_impl.etl_example
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from mlpipeline.steps import STEP_FUNCTIONS
 from mock_impl.engine import DAG, DagRun
 
 ENGINE = "mock"
+CACHES_RESULTS = True  # a rerun serves every cacheable step from paths.cache/mock
 
 
 def build_dag(cfg: PipelineConfig, run_dir: Path, notifier: Notifier | None = None) -> DAG:
@@ -33,21 +34,42 @@ def build_dag(cfg: PipelineConfig, run_dir: Path, notifier: Notifier | None = No
     def alert(run: DagRun) -> None:
         failed = first_failure(run.tasks)
         if notifier:
-            notifier.notify(Alert(ENGINE, run.run_id, failed.name if failed else None,
-                                  failed.error if failed else "unknown", str(log_file)))
+            notifier.notify(
+                Alert(
+                    ENGINE,
+                    run.run_id,
+                    failed.name if failed else None,
+                    failed.error if failed else "unknown",
+                    str(log_file),
+                )
+            )
 
-    dag = DAG("ml_pipeline", max_workers=2, on_failure_callback=alert, on_event=progress.emit,
-              cache_dir=Path(cfg.paths.cache) / ENGINE if cfg.cache.enabled else None,
-              cache_expiration=cfg.cache.expiration_seconds, seed=cfg.training.seed)
+    dag = DAG(
+        "ml_pipeline",
+        max_workers=2,
+        on_failure_callback=alert,
+        on_event=progress.emit,
+        cache_dir=Path(cfg.paths.cache) / ENGINE if cfg.cache.enabled else None,
+        cache_expiration=cfg.cache.expiration_seconds,
+        seed=cfg.training.seed,
+    )
 
     def add(name: str, **inputs: str) -> None:
         step = STEP_FUNCTIONS[name]
         dag.add_task(
-            name, functools.partial(step, cfg, run_dir), inputs=inputs,
-            retries=o.retries, retry_delay=o.retry_delay_seconds, backoff=o.retry_backoff,
-            max_delay=o.retry_max_delay_seconds, jitter=o.retry_jitter,
-            timeout=o.task_timeout_seconds, retry_if=is_retryable,
-            cache_key=(lambda kw: step_cache_key(name, step, cfg, kw)) if name in CACHEABLE else None,
+            name,
+            functools.partial(step, cfg, run_dir),
+            inputs=inputs,
+            retries=o.retries,
+            retry_delay=o.retry_delay_seconds,
+            backoff=o.retry_backoff,
+            max_delay=o.retry_max_delay_seconds,
+            jitter=o.retry_jitter,
+            timeout=o.task_timeout_seconds,
+            retry_if=is_retryable,
+            cache_key=(lambda kw: step_cache_key(name, step, cfg, kw))
+            if name in CACHEABLE
+            else None,
         )
 
     add("load_data")
@@ -62,7 +84,9 @@ def build_dag(cfg: PipelineConfig, run_dir: Path, notifier: Notifier | None = No
     return dag
 
 
-def run_pipeline(cfg: PipelineConfig, *, run_id: str, notifier: Notifier | None = None) -> RunResult:
+def run_pipeline(
+    cfg: PipelineConfig, *, run_id: str, notifier: Notifier | None = None
+) -> RunResult:
     run_dir = Path(cfg.paths.artifacts) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     dag = build_dag(cfg, run_dir, notifier if notifier is not None else notifier_for(cfg))
@@ -71,10 +95,16 @@ def run_pipeline(cfg: PipelineConfig, *, run_id: str, notifier: Notifier | None 
         run = dag.run(run_id)
     failed = first_failure(run.tasks)
     return RunResult(
-        engine=ENGINE, run_id=run_id, run_dir=run_dir, state=run.state, tasks=run.tasks,
+        engine=ENGINE,
+        run_id=run_id,
+        run_dir=run_dir,
+        state=run.state,
+        tasks=run.tasks,
         edges=frozenset((up, name) for name, ups in dag.graph.items() for up in ups),
-        outputs=run.results, failed_step=failed.name if failed else None,
-        error=failed.error if failed else None, wall_seconds=time.perf_counter() - started,
+        outputs=run.results,
+        failed_step=failed.name if failed else None,
+        error=failed.error if failed else None,
+        wall_seconds=time.perf_counter() - started,
         log_location=str(run_dir / "run.log"),
         settings={"max_workers": dag.max_workers, "cache": dag.cache_dir is not None},
     )

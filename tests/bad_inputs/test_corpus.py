@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from mlpipeline.alerts import read_alerts
 from mlpipeline.config import load_config
@@ -15,8 +15,11 @@ from tests.conftest import config_in, tree_digest
 
 HERE = Path(__file__).parent
 CASES = tomllib.loads((HERE / "cases.toml").read_text())
-PARAMS = [pytest.param(kind, name, case, id=name)
-          for kind in ("csv", "config") for name, case in CASES[kind].items()]
+PARAMS = [
+    pytest.param(kind, name, case, id=name)
+    for kind in ("csv", "config")
+    for name, case in CASES[kind].items()
+]
 
 
 def test_corpus_is_complete():
@@ -28,12 +31,20 @@ def test_corpus_is_complete():
 @pytest.mark.parametrize(("kind", "name", "case"), PARAMS)
 def test_bad_input(kind, name, case, tmp_path, registry_copy):
     before = tree_digest(registry_copy)
-    outputs = {"paths.registry": str(registry_copy), "paths.artifacts": str(tmp_path / "runs"),
-                "paths.cache": str(tmp_path / "cache"), "alerts.log": str(tmp_path / "alerts.jsonl"),
-               "orchestration.retry_delay_seconds": 0.0}
+    outputs = {
+        "paths.registry": str(registry_copy),
+        "paths.artifacts": str(tmp_path / "runs"),
+        "paths.cache": str(tmp_path / "cache"),
+        "alerts.log": str(tmp_path / "alerts.jsonl"),
+        "orchestration.retry_delay_seconds": 0.0,
+    }
     if kind == "csv":
-        cfg, error = config_in(tmp_path, data__path=str(HERE / "csv" / name),
-                               paths__registry=str(registry_copy)), None
+        cfg, error = (
+            config_in(
+                tmp_path, data__path=str(HERE / "csv" / name), paths__registry=str(registry_copy)
+            ),
+            None,
+        )
     else:
         try:
             cfg, error = load_config(HERE / "config" / name, outputs), None

@@ -7,15 +7,18 @@ import time
 
 import pytest
 
-from mock_impl.engine import DAG, DAGError, Task
 from mlpipeline.runs import FAILED, SUCCESS, UPSTREAM_FAILED
+from mock_impl.engine import DAG, DAGError, Task
 
 
 def test_seed_etl_example_output():
-    out = subprocess.run([sys.executable, "-m", "mock_impl.etl_example"], capture_output=True,
-                         text=True, check=True).stdout
-    assert out == ("DAG: ml_pipeline\nExtract status: success\n"
-                   "Transform result: [2, 4, 6, 8, 10]\nLoad records: 5\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "mock_impl.etl_example"], capture_output=True, text=True, check=True
+    ).stdout
+    assert out == (
+        "DAG: ml_pipeline\nExtract status: success\n"
+        "Transform result: [2, 4, 6, 8, 10]\nLoad records: 5\n"
+    )
 
 
 def test_cycle_is_refused_before_any_work():
@@ -94,8 +97,13 @@ def test_jitter_is_bounded_and_delay_capped():
 def test_non_retryable_error_fails_at_once_and_callbacks_fire_once():
     task_calls, dag_calls = [], []
     dag = DAG("d", on_failure_callback=dag_calls.append)
-    dag.add_task("bad", lambda: 1 / 0, retries=5, retry_if=lambda e: not isinstance(e, ZeroDivisionError),
-                 on_failure=lambda name, exc: task_calls.append(name))
+    dag.add_task(
+        "bad",
+        lambda: 1 / 0,
+        retries=5,
+        retry_if=lambda e: not isinstance(e, ZeroDivisionError),
+        on_failure=lambda name, exc: task_calls.append(name),
+    )
     dag.add_task("after", lambda x: x, inputs={"x": "bad"})
     dag.add_task("free", lambda: "ran")
     run = dag.run()

@@ -22,8 +22,9 @@ def test_fingerprint_covers_helpers_called_through_modules(tmp_path, monkeypatch
     import mlpipeline.training as training
 
     fp = code_fingerprint(STEP_FUNCTIONS["train_model"])
-    edited = _function_from_file(tmp_path, "def make_model(params, cfg):\n    return 1\n",
-                                 "make_model")
+    edited = _function_from_file(
+        tmp_path, "def make_model(params, cfg):\n    return 1\n", "make_model"
+    )
     monkeypatch.setattr(training, "make_model", edited)
     assert code_fingerprint(STEP_FUNCTIONS["train_model"]) != fp
     monkeypatch.undo()

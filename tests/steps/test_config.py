@@ -31,19 +31,22 @@ def test_unknown_parameter_is_refused():
         PipelineConfig.from_params(params)
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ({"features.lags": [-1]}, "features.lags.0: Input should be greater than or equal to 0"),
-    ({"features.windows": [0]}, "features.windows.0"),
-    ({"tuning.cv_folds": "4"}, "tuning.cv_folds: Input should be a valid integer"),
-    ({"tuning.cv_folds": 1}, "tuning.cv_folds"),
-    ({"split.holdout_fraction": 0.9}, "split.holdout_fraction"),
-    ({"data.missing": "guess"}, "data.missing"),
-    ({"data.colour": "red"}, "data.colour: unknown key"),
-    ({"tuning.grid": {"depth": [1]}}, "unknown hyperparameter 'depth'"),
-    ({"tuning.grid": {"max_depth": [2.5]}}, "max_depth: 2.5 is not an integer"),
-    ({"faults": {"nope": 1}}, "unknown step 'nope'"),
-    ({"data.as_of": "yesterday"}, "data.as_of: must be an ISO date"),
-])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"features.lags": [-1]}, "features.lags.0: Input should be greater than or equal to 0"),
+        ({"features.windows": [0]}, "features.windows.0"),
+        ({"tuning.cv_folds": "4"}, "tuning.cv_folds: Input should be a valid integer"),
+        ({"tuning.cv_folds": 1}, "tuning.cv_folds"),
+        ({"split.holdout_fraction": 0.9}, "split.holdout_fraction"),
+        ({"data.missing": "guess"}, "data.missing"),
+        ({"data.colour": "red"}, "data.colour: unknown key"),
+        ({"tuning.grid": {"depth": [1]}}, "unknown hyperparameter 'depth'"),
+        ({"tuning.grid": {"max_depth": [2.5]}}, "max_depth: 2.5 is not an integer"),
+        ({"faults": {"nope": 1}}, "unknown step 'nope'"),
+        ({"data.as_of": "yesterday"}, "data.as_of: must be an ISO date"),
+    ],
+)
 def test_bad_values_name_the_key(override, message):
     with pytest.raises(ConfigError) as err:
         load_config(DEFAULT_CONFIG, override)

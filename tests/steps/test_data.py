@@ -15,8 +15,15 @@ def write(tmp_path, text, name="d.csv"):
 def test_reads_the_shipped_data():
     df = data.read_csv(DATA)
     assert len(df) == 1461
-    assert list(df.columns) == [data.LINE, "date", "precipitation", "temp_max", "temp_min",
-                                "wind", "weather"]
+    assert list(df.columns) == [
+        data.LINE,
+        "date",
+        "precipitation",
+        "temp_max",
+        "temp_min",
+        "wind",
+        "weather",
+    ]
     assert df[data.LINE].iloc[0] == 2
 
 
@@ -36,9 +43,12 @@ def test_as_of_keeps_only_the_past(make_config):
 
 
 def test_every_failure_is_reported_with_lines(tmp_path, make_config):
-    p = write(tmp_path, "date,precipitation,temp_max,temp_min\n"
-                        "2012/01/01,1.0,5,1\n2012/01/02,,abc,1\n2012/13/03,0.0,5,1\n"
-                        "2012/01/02,0.0,6,2\n")
+    p = write(
+        tmp_path,
+        "date,precipitation,temp_max,temp_min\n"
+        "2012/01/01,1.0,5,1\n2012/01/02,,abc,1\n2012/13/03,0.0,5,1\n"
+        "2012/01/02,0.0,6,2\n",
+    )
     with pytest.raises(ValidationFailed) as err:
         data.validate(data.read_csv(p), make_config(data__path=str(p)))
     text = "\n".join(err.value.failures)
@@ -53,7 +63,8 @@ def test_every_failure_is_reported_with_lines(tmp_path, make_config):
 @pytest.mark.parametrize(("policy", "rows"), [("drop", 4), ("ffill", 5)])
 def test_missing_value_policies(tmp_path, make_config, policy, rows):
     lines = ["date,precipitation,temp_max,temp_min,wind"] + [
-        f"2012/01/0{i},{'' if i == 3 else i % 2},{i},{i},{i}" for i in range(1, 6)]
+        f"2012/01/0{i},{'' if i == 3 else i % 2},{i},{i},{i}" for i in range(1, 6)
+    ]
     p = write(tmp_path, "\n".join(lines) + "\n")
     cfg = make_config(data__path=str(p), data__missing=policy, data__min_rows=3)
     clean, report = data.validate(data.read_csv(p), cfg)
@@ -63,12 +74,15 @@ def test_missing_value_policies(tmp_path, make_config, policy, rows):
         assert clean["precipitation"].iloc[2] == clean["precipitation"].iloc[1]
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b"", "file is empty"),
-    (b"date,x\n", "header but no data rows"),
-    (b"date,x\n2012/01/01,\xe9\n", "line 2: not UTF-8"),
-    (b"date,x,x\n1,2,3\n", "duplicate column name(s) 'x'"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "file is empty"),
+        (b"date,x\n", "header but no data rows"),
+        (b"date,x\n2012/01/01,\xe9\n", "line 2: not UTF-8"),
+        (b"date,x,x\n1,2,3\n", "duplicate column name(s) 'x'"),
+    ],
+)
 def test_unreadable_files(tmp_path, content, message):
     p = tmp_path / "f.csv"
     p.write_bytes(content)

@@ -8,8 +8,13 @@ from mlpipeline.config import FeaturesConfig, TargetConfig
 
 def frame(n=60, seed=0):
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"t": pd.date_range("2020-01-01", periods=n),
-                         "x": rng.normal(size=n), "y": rng.exponential(size=n)})
+    return pd.DataFrame(
+        {
+            "t": pd.date_range("2020-01-01", periods=n),
+            "x": rng.normal(size=n),
+            "y": rng.exponential(size=n),
+        }
+    )
 
 
 SPEC = FeaturesConfig(lags=(0, 1, 3), windows=(2, 5), stats=("mean", "std", "min", "max"))
@@ -20,7 +25,8 @@ def test_columns_and_values():
     df = frame()
     out = features.feature_frame(df, ("x",), SPEC)
     assert list(out.columns) == ["x_lag0", "x_lag1", "x_lag3"] + [
-        f"x_roll{w}_{s}" for w in (2, 5) for s in ("mean", "std", "min", "max")]
+        f"x_roll{w}_{s}" for w in (2, 5) for s in ("mean", "std", "min", "max")
+    ]
     assert out["x_lag3"].iloc[10] == df["x"].iloc[7]
     assert out["x_roll5_max"].iloc[10] == df["x"].iloc[6:11].max()
     assert out["x_roll2_std"].iloc[10] == pytest.approx(df["x"].iloc[9:11].std())
@@ -38,7 +44,9 @@ def test_no_feature_at_t_uses_data_after_t(t):
     """Scramble every value after t: no feature at or before t may change."""
     df = frame()
     future = df.copy()
-    future.loc[t + 1:, ["x", "y"]] = np.random.default_rng(1).normal(size=(len(df) - t - 1, 2)) * 100
+    future.loc[t + 1 :, ["x", "y"]] = (
+        np.random.default_rng(1).normal(size=(len(df) - t - 1, 2)) * 100
+    )
     before = features.feature_frame(df, ("x", "y"), SPEC).iloc[: t + 1]
     after = features.feature_frame(future, ("x", "y"), SPEC).iloc[: t + 1]
     pd.testing.assert_frame_equal(before, after)

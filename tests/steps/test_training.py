@@ -27,8 +27,11 @@ def test_split_is_by_time_with_a_gap():
 def test_candidates_have_a_fixed_order():
     grid = {"n_estimators": [10, 20], "max_depth": [2, 3]}
     assert training.candidates(grid) == [
-        {"max_depth": 2, "n_estimators": 10}, {"max_depth": 2, "n_estimators": 20},
-        {"max_depth": 3, "n_estimators": 10}, {"max_depth": 3, "n_estimators": 20}]
+        {"max_depth": 2, "n_estimators": 10},
+        {"max_depth": 2, "n_estimators": 20},
+        {"max_depth": 3, "n_estimators": 10},
+        {"max_depth": 3, "n_estimators": 20},
+    ]
 
 
 def test_same_input_same_model_bytes(make_config):
@@ -53,8 +56,12 @@ def test_too_many_folds_names_the_key(make_config):
 
 
 def test_best_candidate_tie_breaks():
-    results = [{"index": 0, "mean": 0.8, "std": 0.2}, {"index": 1, "mean": 0.8, "std": 0.1},
-               {"index": 2, "mean": 0.8, "std": 0.1}, {"index": 3, "mean": 0.7, "std": 0.0}]
+    results = [
+        {"index": 0, "mean": 0.8, "std": 0.2},
+        {"index": 1, "mean": 0.8, "std": 0.1},
+        {"index": 2, "mean": 0.8, "std": 0.1},
+        {"index": 3, "mean": 0.7, "std": 0.0},
+    ]
     assert training.best_candidate(results)["index"] == 1
 
 

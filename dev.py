@@ -1,0 +1,106 @@
+"""Bootstrap: the two commands of the README, from a machine with only Python 3.11+.
+
+    python3 dev.py run [--engine mock|airflow|prefect] [run options]   run the pipeline once
+    python3 dev.py test [tox options]                                   run every test
+    python3 dev.py lock                                                 re-pin requirements/*.txt
+
+Each command first makes `.venv-tools` with the pinned tox and tox-uv (requirements/tools.txt);
+tox then builds one environment per orchestrator from its lock file (Airflow 3 and Prefect 3
+cannot share one). Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+TOOLS = ROOT / ".venv-tools"
+BIN = TOOLS / ("Scripts" if os.name == "nt" else "bin")
+# Lock file -> the extras it pins (requirements/<name>.txt is what tox installs).
+LOCKS = {"mock": ["test"], "airflow": ["test", "airflow"], "prefect": ["test", "prefect"]}
+
+
+def tools() -> None:
+    """Create or update the tools environment when requirements/tools.txt changed."""
+    lock = ROOT / "requirements" / "tools.txt"
+    stamp = TOOLS / "installed-from.txt"
+    if stamp.exists() and stamp.read_text() == lock.read_text():
+        return
+    print(f"dev.py: preparing {TOOLS.name} (tox, tox-uv) ...", flush=True)
+    venv.create(TOOLS, with_pip=True, clear=TOOLS.exists())
+    subprocess.run(
+        [
+            BIN / "python",
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            lock,
+        ],
+        check=True,
+    )
+    stamp.write_text(lock.read_text())
+
+
+def tox(*args: str) -> int:
+    tools()
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": ""}  # compiled bytecode halves import time
+    return subprocess.run([BIN / "tox", *args], cwd=ROOT, env=env).returncode
+
+
+def main(argv: list[str]) -> int:
+    command, rest = (argv[0], argv[1:]) if argv else ("help", [])
+    if command == "test":
+        return tox("run", *rest)
+    if command == "run":
+        parser = argparse.ArgumentParser(prog="dev.py run", add_help=False)
+        parser.add_argument("--engine", default="mock", choices=list(LOCKS))
+        known, rest = parser.parse_known_args(rest)
+        return tox(
+            "exec",
+            "-q",
+            "-e",
+            known.engine,
+            "--",
+            "python",
+            "-m",
+            "mlpipeline",
+            "run",
+            "--engine",
+            known.engine,
+            *rest,
+        )
+    if command == "lock":
+        tools()
+        for name, extras in LOCKS.items():
+            flags = [f for extra in extras for f in ("--extra", extra)]
+            subprocess.run(
+                [
+                    BIN / "uv",
+                    "pip",
+                    "compile",
+                    "--quiet",
+                    "--python-version",
+                    "3.11",
+                    "pyproject.toml",
+                    *flags,
+                    "-o",
+                    f"requirements/{name}.txt",
+                ],
+                cwd=ROOT,
+                check=True,
+            )
+        return 0
+    print(__doc__)
+    return 0 if command in ("help", "-h", "--help") else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,55 @@
+"""The contract every engine must meet, run against each engine installed here.
+
+In the `mock` tox environment the Airflow and Prefect rows are skipped (their packages are not
+installed there); `tox -e airflow` and `tox -e prefect` run them, each beside the mock engine,
+which provides the reference outputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlpipeline import engines
+from mlpipeline.runs import RunResult
+from tests.conftest import config_in
+
+
+def _engine_param(name: str):
+    engine = engines.ENGINES[name]
+    return pytest.param(
+        name,
+        id=name,
+        marks=pytest.mark.skipif(
+            not engines.is_available(name),
+            reason=f"{name} is not installed in this environment (run: tox -e {engine.tox_env})",
+        ),
+    )
+
+
+@pytest.fixture(scope="session", params=[_engine_param(n) for n in engines.ENGINES])
+def engine_name(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def engine(engine_name: str):
+    return engines.load(engine_name)
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    """The mock engine's run on the same data, config and seed: what every engine must match."""
+    workdir = tmp_path_factory.mktemp("reference")
+    result = engines.load("mock").run_pipeline(
+        config_in(workdir, cache__enabled=False), run_id="reference"
+    )
+    assert result.ok, result.error
+    return result
+
+
+@pytest.fixture(scope="session")
+def first_run(engine, engine_name: str, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    workdir: Path = tmp_path_factory.mktemp(f"{engine_name}-runs")
+    return engine.run_pipeline(config_in(workdir), run_id=f"{engine_name}-first")

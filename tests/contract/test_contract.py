@@ -1,0 +1,125 @@
+"""Same graph, same bits, same registry outcome, same retries, one alert: for every engine."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+from pathlib import Path
+
+from mlpipeline import artifacts
+from mlpipeline.alerts import read_alerts
+from mlpipeline.graph import CACHEABLE, EDGES, STEPS
+from mlpipeline.registry import Registry
+from mlpipeline.runs import FAILED, SUCCESS, UPSTREAM_FAILED
+from tests.conftest import DATA, config_in, tree_digest
+
+
+def bits(metrics: dict) -> dict:
+    """Floats as their IEEE-754 bytes: equality to the last bit, NaN included."""
+    return {
+        k: struct.pack("<d", v).hex() if isinstance(v, float) else v for k, v in metrics.items()
+    }
+
+
+def test_graph_matches_the_declared_graph(first_run, engine_name):
+    assert first_run.engine == engine_name
+    assert list(first_run.tasks) == list(STEPS)
+    assert first_run.edges == EDGES
+
+
+def test_run_succeeds_with_one_attempt_per_task(first_run):
+    assert first_run.ok, first_run.error
+    assert {t.name: (t.state, t.attempts) for t in first_run.tasks.values()} == {
+        name: (SUCCESS, 1) for name in STEPS
+    }
+    assert all(t.start and t.end and t.end >= t.start for t in first_run.tasks.values())
+
+
+def test_same_metrics_to_the_last_bit(first_run, reference):
+    assert bits(first_run.metrics) == bits(reference.metrics)
+    assert first_run.metrics["accuracy"] > first_run.metrics["baseline_accuracy"]
+
+
+def test_same_model_bytes(first_run, reference):
+    assert first_run.model_sha256 == reference.model_sha256
+    model_file = Path(first_run.outputs["train_model"]) / "model.ubj"
+    assert artifacts.sha256_file(model_file) == reference.model_sha256
+
+
+def test_same_registry_outcome(first_run, reference):
+    assert (
+        first_run.registration
+        == reference.registration
+        == {
+            "registered": True,
+            "version": 1,
+            "reason": "registered as v0001 and promoted to production",
+        }
+    )
+    workdir = first_run.run_dir.parent.parent
+    production = Registry(workdir / "registry").production()
+    assert production.version == 1 and production.sha256 == reference.model_sha256
+
+
+def test_rerun_changes_nothing(first_run, engine, engine_name):
+    workdir = first_run.run_dir.parent.parent
+    before = tree_digest(workdir / "registry")
+    second = engine.run_pipeline(config_in(workdir), run_id=f"{engine_name}-second")
+    assert second.ok, second.error
+    assert second.registration["registered"] is False
+    assert "identical to production v0001" in second.registration["reason"]
+    assert tree_digest(workdir / "registry") == before
+    # Engines document what a rerun reuses: the mock and Prefect serve every cacheable step
+    # from their cache; Airflow has no input cache and recomputes (same bytes, no new entry).
+    hits = {t.name for t in second.tasks.values() if t.cache_hit}
+    assert hits == (CACHEABLE if engine.CACHES_RESULTS else set())
+    assert second.model_sha256 == first_run.model_sha256
+
+
+def test_transient_faults_are_retried(engine, engine_name, reference, tmp_path):
+    cfg = config_in(
+        tmp_path,
+        cache__enabled=False,
+        orchestration__retries=2,
+        faults={"load_data": 1, "tune_model": 2},
+    )
+    result = engine.run_pipeline(cfg, run_id=f"{engine_name}-faults")
+    assert result.ok, result.error
+    attempts = {name: t.attempts for name, t in result.tasks.items()}
+    assert attempts == {name: {"load_data": 2, "tune_model": 3}.get(name, 1) for name in STEPS}
+    assert bits(result.metrics) == bits(reference.metrics)
+    assert read_alerts(cfg.alerts.log) == []
+
+
+def test_permanent_failure_alerts_once_and_keeps_production(
+    engine, engine_name, tmp_path, registry_copy
+):
+    before = tree_digest(registry_copy)
+    cfg = config_in(
+        tmp_path, cache__enabled=False, orchestration__retries=2, faults={"train_model": -1}
+    )
+    result = engine.run_pipeline(cfg, run_id=f"{engine_name}-broken")
+    assert result.state == FAILED and result.failed_step == "train_model"
+    assert result.tasks["train_model"].attempts == 3
+    assert "injected fault on attempt 3" in result.error
+    for name in ("evaluate_model", "gate_model", "register_model"):
+        assert result.tasks[name].state == UPSTREAM_FAILED
+    alerts = read_alerts(cfg.alerts.log)
+    assert len(alerts) == 1
+    assert (alerts[0]["engine"], alerts[0]["step"]) == (engine_name, "train_model")
+    assert alerts[0]["run_id"] == result.run_id and alerts[0]["log_location"]
+    assert tree_digest(registry_copy) == before
+
+
+def test_bad_data_fails_at_once(engine, engine_name, tmp_path, registry_copy):
+    before = tree_digest(registry_copy)
+    bad = tmp_path / "bad.csv"
+    shutil.copy(DATA, bad)
+    bad.write_text(bad.read_text().replace("2012/01/05,1.3,", "2012/01/05,,"))
+    cfg = config_in(tmp_path, data__path=str(bad), orchestration__retries=3)
+    result = engine.run_pipeline(cfg, run_id=f"{engine_name}-bad-data")
+    assert result.failed_step == "validate_data"
+    assert result.tasks["validate_data"].attempts == 1  # a retry cannot fix bad data
+    assert "column 'precipitation': 1 row(s) missing value (line 6)" in result.error
+    assert [a["step"] for a in read_alerts(cfg.alerts.log)] == ["validate_data"]
+    assert tree_digest(registry_copy) == before

@@ -1,0 +1,89 @@
+"""The main job's command line, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mlpipeline import engines
+from tests.conftest import DEFAULT_CONFIG, ROOT
+
+
+def cli(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mlpipeline", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+
+
+def outputs(tmp_path) -> list[str]:
+    return [
+        f"--set=paths.{k}={json.dumps(str(tmp_path / k))}"
+        for k in ("registry", "artifacts", "cache")
+    ] + [f"--set=alerts.log={json.dumps(str(tmp_path / 'alerts.jsonl'))}"]
+
+
+def test_default_run_prints_the_summary(tmp_path):
+    done = cli("run", "--engine", "mock", *outputs(tmp_path))
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for step in ("load_data", "tune_model", "register_model"):
+        assert step in out
+    assert "holdout metrics" in out and "gate: PROMOTE" in out
+    assert "registry: registered as v0001 and promoted to production" in out
+    run_json = next((tmp_path / "artifacts").glob("mock-*/run.json"))
+    record = json.loads(run_json.read_text())
+    assert record["state"] == "success" and len(record["tasks"]) == 9
+
+
+def test_bad_config_is_one_screen_without_traceback(tmp_path):
+    done = cli(
+        "run", "--set", "features.lags=[-1]", "--set", "tuning.cv_folds='x'", *outputs(tmp_path)
+    )
+    assert done.returncode == 2
+    assert "features.lags.0: Input should be greater than or equal to 0" in done.stdout
+    assert "tuning.cv_folds" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+    assert len(done.stdout.splitlines()) < 20
+
+
+def test_failed_run_exits_1_and_names_the_step(tmp_path):
+    done = cli(
+        "run",
+        "--set",
+        "faults={load_data=-1}",
+        "--set",
+        "orchestration.retries=0",
+        *outputs(tmp_path),
+    )
+    assert done.returncode == 1
+    assert "FAILED at load_data" in done.stdout
+    assert "ALERT [mock]" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_missing_config_file(tmp_path):
+    done = cli("run", "--config", str(tmp_path / "nope.toml"))
+    assert done.returncode == 2 and "config file not found" in done.stdout
+
+
+def test_unavailable_engine_says_how_to_install():
+    missing = [name for name in engines.ENGINES if not engines.is_available(name)]
+    if not missing:
+        pytest.skip("every engine is installed in this environment")
+    done = cli("run", "--engine", missing[0], "--config", str(DEFAULT_CONFIG))
+    assert done.returncode == 2
+    assert f"python3 dev.py run --engine {missing[0]}" in done.stdout
+
+
+def test_graph_command():
+    done = cli("graph")
+    assert done.returncode == 0
+    assert "register_model   <- gate_model, train_model" in done.stdout
