@@ -6,9 +6,6 @@ prints one line to stderr; with `alerts.smtp_host` set it also sends an e-mail.
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
 import smtplib
 import sys
 from dataclasses import asdict, dataclass, field
@@ -17,6 +14,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
+from mlpipeline import artifacts
 from mlpipeline.config import PipelineConfig
 
 
@@ -46,14 +44,7 @@ class JsonlNotifier:
         self.echo = echo
 
     def notify(self, alert: Alert) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(asdict(alert), sort_keys=True) + "\n"
-        with open(self.path, "a", encoding="utf-8") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
-            fcntl.flock(f, fcntl.LOCK_UN)
+        artifacts.append_jsonl(self.path, asdict(alert))
         if self.echo:
             print(alert.summary(), file=sys.stderr)
 
@@ -101,7 +92,4 @@ def notifier_for(cfg: PipelineConfig) -> Notifier:
 
 
 def read_alerts(path: str | Path) -> list[dict]:
-    path = Path(path)
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return artifacts.read_jsonl(path)

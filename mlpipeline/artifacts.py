@@ -7,8 +7,8 @@ one. Frames are stored as Parquet, JSON as sorted UTF-8; nothing is pickled.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
-import io
 import json
 import os
 import re
@@ -59,6 +59,25 @@ def dumps(obj: Any) -> str:
 
 def write_json(path: str | Path, obj: Any) -> Path:
     return write_bytes(path, dumps(obj).encode("utf-8"))
+
+
+def append_jsonl(path: str | Path, obj: Any) -> None:
+    """Append one JSON line, under a lock and fsynced: safe from threads and processes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.write(json.dumps(obj, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+        fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def read_jsonl(path: str | Path) -> list[Any]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def read_json(path: str | Path) -> Any:
@@ -136,9 +155,3 @@ def new_run_id(prefix: str = "run") -> str:
 def safe_name(text: str) -> str:
     """A run id from any engine (Airflow's contain ':' and '+') made safe as a directory name."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "run"
-
-
-def frame_to_bytes(df: pd.DataFrame) -> bytes:
-    buf = io.BytesIO()
-    df.to_parquet(buf, index=False)
-    return buf.getvalue()

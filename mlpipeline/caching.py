@@ -12,8 +12,10 @@ import functools
 import hashlib
 import inspect
 import json
+import time
 import types
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 from mlpipeline import artifacts
@@ -95,3 +97,43 @@ def step_cache_key(step: str, fn: Any, cfg: PipelineConfig, inputs: dict[str, An
         "libraries": library_versions(),
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+class ResultCache:
+    """Cache records on disk: ``root/<task>/<key>.json`` holding a task's JSON return value.
+
+    A record is a hit only if it has not expired and the artifacts its value points to still
+    have the fingerprint they had when it was stored (deleted or edited outputs are recomputed).
+    Records are JSON, never pickle: a tampered record can at worst point at the wrong file,
+    which the fingerprint check then refuses.
+    """
+
+    def __init__(self, root: str | Path, expiration_seconds: float = 0.0):
+        self.root = Path(root)
+        self.expiration = expiration_seconds  # 0: never expires
+
+    def _path(self, task: str, key: str) -> Path:
+        return self.root / task / f"{key}.json"
+
+    def get(self, task: str, key: str) -> dict[str, Any] | None:
+        try:
+            record = artifacts.read_json(self._path(task, key))
+            stored, value, fingerprint = record["stored"], record["value"], record["fingerprint"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # absent or unreadable: recompute
+        if self.expiration and time.time() - stored > self.expiration:
+            return None
+        if artifacts.content_fingerprint(value) != fingerprint:
+            return None
+        return record
+
+    def put(self, task: str, key: str, value: Any) -> None:
+        artifacts.write_json(
+            self._path(task, key),
+            {
+                "value": value,
+                "fingerprint": artifacts.content_fingerprint(value),
+                "stored": time.time(),
+                "task": task,
+            },
+        )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -25,6 +26,7 @@ from mlpipeline.registry import Registry
 log = logging.getLogger("mlpipeline")
 
 STEP_FUNCTIONS: dict[str, Callable[..., str]] = {}
+TIMINGS = "timings.jsonl"  # one line per step attempt, in the run directory
 
 
 def step(fn: Callable[..., Path]) -> Callable[..., str]:
@@ -36,6 +38,7 @@ def step(fn: Callable[..., Path]) -> Callable[..., str]:
     @functools.wraps(fn)
     def run(cfg: PipelineConfig, run_dir: str | Path, **inputs: Any) -> str:
         progress.emit(name, "running")
+        started = time.time()
         try:
             faults.inject(name, cfg.faults.get(name), run_dir)
             out = Path(run_dir) / name
@@ -44,6 +47,12 @@ def step(fn: Callable[..., Path]) -> Callable[..., str]:
         except BaseException:
             progress.emit(name, "failed")
             raise
+        finally:
+            # Time inside the step, whatever the engine: benchmarks subtract it from wall time.
+            artifacts.append_jsonl(
+                Path(run_dir) / TIMINGS,
+                {"step": name, "start": started, "seconds": time.time() - started},
+            )
         log.info("%s wrote %s", name, result)
         progress.emit(name, "done")
         return result

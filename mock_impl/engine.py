@@ -24,10 +24,10 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
-from pathlib import Path
 from typing import Any
 
 from mlpipeline import artifacts
+from mlpipeline.caching import ResultCache
 from mlpipeline.runs import FAILED, NOT_RUN, SUCCESS, UPSTREAM_FAILED, TaskRecord
 
 
@@ -82,8 +82,7 @@ class DAG:
         dag_id: str,
         *,
         max_workers: int = 2,
-        cache_dir: str | Path | None = None,
-        cache_expiration: float = 0.0,
+        cache: ResultCache | None = None,
         on_failure_callback: Callable[[DagRun], None] | None = None,
         on_event: Callable[[str, str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -92,8 +91,7 @@ class DAG:
         self.dag_id = dag_id
         self.tasks: dict[str, Task] = {}
         self.max_workers = max_workers
-        self.cache_dir = Path(cache_dir) if cache_dir else None
-        self.cache_expiration = cache_expiration  # seconds; 0: never expires
+        self.cache = cache
         self.on_failure_callback = on_failure_callback
         self.on_event = on_event or (lambda name, state: None)
         self.sleep = sleep
@@ -172,8 +170,8 @@ class DAG:
     def _run_task(self, task: Task, kwargs: dict[str, Any], run: DagRun) -> None:
         record = run.tasks[task.name]
         record.start = time.time()
-        key = task.cache_key(kwargs) if task.cache_key and self.cache_dir else None
-        if key and (hit := self._cache_get(task.name, key)) is not None:
+        key = task.cache_key(kwargs) if task.cache_key and self.cache else None
+        if key and (hit := self.cache.get(task.name, key)) is not None:
             run.results[task.name] = hit["value"]
             record.state, record.cache_hit, record.end = SUCCESS, True, time.time()
             self.on_event(task.name, "cached")
@@ -201,7 +199,7 @@ class DAG:
             run.results[task.name] = value
             record.state, record.end = SUCCESS, time.time()
             if key:
-                self._cache_put(task.name, key, value)
+                self.cache.put(task.name, key, value)
             self.on_event(task.name, "done")
             return
 
@@ -225,30 +223,3 @@ class DAG:
         if "error" in box:
             raise box["error"]
         return box["value"]
-
-    # -- cache ----------------------------------------------------------------------------------
-    def _cache_path(self, name: str, key: str) -> Path:
-        assert self.cache_dir is not None
-        return self.cache_dir / name / f"{key}.json"
-
-    def _cache_get(self, name: str, key: str) -> dict[str, Any] | None:
-        path = self._cache_path(name, key)
-        try:
-            entry = artifacts.read_json(path)
-        except (FileNotFoundError, ValueError):
-            return None  # absent, or unreadable: recompute
-        if self.cache_expiration and time.time() - entry["stored"] > self.cache_expiration:
-            return None
-        if artifacts.content_fingerprint(entry["value"]) != entry["fingerprint"]:
-            return None  # the cached output was changed or deleted since
-        return entry
-
-    def _cache_put(self, name: str, key: str, value: Any) -> None:
-        artifacts.write_json(
-            self._cache_path(name, key),
-            {
-                "value": value,
-                "fingerprint": artifacts.content_fingerprint(value),
-                "stored": time.time(),
-            },
-        )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mlpipeline import progress
 from mlpipeline.alerts import Alert, Notifier, notifier_for
-from mlpipeline.caching import step_cache_key
+from mlpipeline.caching import ResultCache, step_cache_key
 from mlpipeline.config import PipelineConfig
 from mlpipeline.errors import is_retryable
 from mlpipeline.graph import CACHEABLE
@@ -49,8 +49,9 @@ def build_dag(cfg: PipelineConfig, run_dir: Path, notifier: Notifier | None = No
         max_workers=2,
         on_failure_callback=alert,
         on_event=progress.emit,
-        cache_dir=Path(cfg.paths.cache) / ENGINE if cfg.cache.enabled else None,
-        cache_expiration=cfg.cache.expiration_seconds,
+        cache=ResultCache(Path(cfg.paths.cache) / ENGINE, cfg.cache.expiration_seconds)
+        if cfg.cache.enabled
+        else None,
         seed=cfg.training.seed,
     )
 
@@ -106,5 +107,5 @@ def run_pipeline(
         error=failed.error if failed else None,
         wall_seconds=time.perf_counter() - started,
         log_location=str(run_dir / "run.log"),
-        settings={"max_workers": dag.max_workers, "cache": dag.cache_dir is not None},
+        settings={"max_workers": dag.max_workers, "cache": dag.cache is not None},
     )

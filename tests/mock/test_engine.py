@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from mlpipeline.caching import ResultCache
 from mlpipeline.runs import FAILED, SUCCESS, UPSTREAM_FAILED
 from mock_impl.engine import DAG, DAGError, Task
 
@@ -139,7 +140,7 @@ def test_cache_hit_skips_the_task_and_expires(tmp_path):
         return str(out)
 
     def build(expiration=0.0):
-        dag = DAG("d", cache_dir=tmp_path / "cache", cache_expiration=expiration)
+        dag = DAG("d", cache=ResultCache(tmp_path / "cache", expiration))
         dag.add_task("p", produce, cache_key=lambda kwargs: "fixed-key")
         return dag
 
