@@ -1,0 +1,45 @@
+"""Orchestration overhead: chains of no-op tasks and a fan-out, against direct calls."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import settings
+from benchmarks.conftest import record
+
+
+def checked(fn, check):
+    """Run `fn` and check its outcome on every round, not only the last."""
+    def run(*args):
+        outcome = fn(*args)
+        check(outcome)
+        return outcome
+    return run
+
+
+def _iterations(adapter) -> int:
+    # Direct calls take nanoseconds: time many per round so the clock's resolution does not
+    # dominate; engines take long enough for one.
+    return 1000 if adapter.engine == "direct" else 1
+
+
+@pytest.mark.parametrize("n", settings.CHAIN_SIZES)
+def test_chain(benchmark, adapter, n):
+    record(benchmark, adapter, "chain", n=n, tasks=n)
+
+    def check(outcome):
+        assert outcome.value == n and outcome.tasks == n, outcome
+
+    benchmark.pedantic(checked(adapter.chain, check), args=(n,), rounds=settings.ROUNDS,
+                       warmup_rounds=settings.WARMUP, iterations=_iterations(adapter))
+
+
+def test_fanout(benchmark, adapter):
+    k = settings.FANOUT
+    record(benchmark, adapter, "fanout", n=k, tasks=k + 1)
+
+    def check(outcome):
+        assert outcome.value == k * (k - 1) // 2 and outcome.tasks == k + 1, outcome
+
+    benchmark.pedantic(checked(adapter.fanout, check), args=(k,), rounds=settings.ROUNDS,
+                       warmup_rounds=settings.WARMUP, iterations=_iterations(adapter))

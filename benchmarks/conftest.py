@@ -1,0 +1,67 @@
+"""Fixtures and the JSON additions every benchmark file shares."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+import pytest
+
+from benchmarks import adapters, settings
+
+PACKAGES = ("apache-airflow", "prefect", "xgboost-cpu", "pandas", "numpy", "scikit-learn",
+            "pytest-benchmark", "fastapi", "sqlalchemy", "pydantic")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "adapter" in metafunc.fixturenames:
+        keys = [(e, v) for e in settings.ENGINES for v in adapters.ADAPTERS[e][2]]
+        engines_only = getattr(metafunc.function, "engines_only", False)
+        if engines_only:
+            keys = [k for k in keys if k[0] != "direct"]
+        metafunc.parametrize("adapter", keys, indirect=True, scope="session",
+                             ids=[f"{e}-{v}" for e, v in keys])
+
+
+@pytest.fixture(scope="session")
+def adapter(request: pytest.FixtureRequest):
+    a = adapters.load(*request.param)
+    a.start()
+    yield a
+    a.stop()
+
+
+def record(benchmark, adapter, scenario: str, **info) -> None:
+    benchmark.group = scenario
+    benchmark.extra_info.update(engine=adapter.engine, variant=adapter.variant,
+                                settings=adapter.settings, scenario=scenario, **info)
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json) -> None:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    output_json["suite"] = {
+        "engines": settings.ENGINES,
+        "quick": settings.QUICK,
+        "rounds": settings.ROUNDS,
+        "slow_rounds": settings.SLOW_ROUNDS,
+        "warmup_rounds": settings.WARMUP,
+        "versions": _versions(),
+        "python": sys.version.split()[0],
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "processor": platform.processor() or platform.machine()},
+        "commit": commit,
+    }
