@@ -17,22 +17,35 @@ def run(args: argparse.Namespace) -> int:
     os.environ["BENCH_QUICK"] = "1" if args.quick else "0"
     args.output.mkdir(parents=True, exist_ok=True)
     label = args.label or args.engines.split(",")[-1]
-    return pytest.main([
-        str(HERE), "-p", "no:cacheprovider", "-q", "--benchmark-only",
-        f"--benchmark-json={args.output / f'{label}.json'}",
-        "--benchmark-columns=median,iqr,min,max,rounds",
-        "--benchmark-group-by=group", "--benchmark-sort=name",
-        "--benchmark-name=short", "--benchmark-timer=time.perf_counter",
-        "-o", "python_files=bench_*.py", "-o", "python_functions=test_*",
-        *args.pytest_args,
-    ])
+    return pytest.main(
+        [
+            str(HERE),
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--benchmark-only",
+            f"--benchmark-json={args.output / f'{label}.json'}",
+            "--benchmark-columns=median,iqr,min,max,rounds",
+            "--benchmark-group-by=group",
+            "--benchmark-sort=name",
+            "--benchmark-name=short",
+            "--benchmark-timer=time.perf_counter",
+            "-o",
+            "python_files=bench_*.py",
+            "-o",
+            "python_functions=test_*",
+            *args.pytest_args,
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="measure and write <output>/<label>.json")
-    r.add_argument("--engines", default="direct,mock", help="comma-separated: direct,mock,airflow,prefect")
+    r.add_argument(
+        "--engines", default="direct,mock", help="comma-separated: direct,mock,airflow,prefect"
+    )
     r.add_argument("--quick", action="store_true", help="fewer sizes and rounds (the test command)")
     r.add_argument("--output", type=Path, default=Path("benchmarks/results"))
     r.add_argument("--label", help="JSON file name (default: the last engine)")

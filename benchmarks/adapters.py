@@ -93,8 +93,16 @@ class DirectAdapter:
         started = time.perf_counter()
         outputs = run_steps(cfg, run_dir)
         tasks = {name: TaskRecord(name, SUCCESS, 1) for name in outputs}
-        return RunResult("direct", run_id, run_dir, SUCCESS, tasks, EDGES, outputs,
-                         wall_seconds=time.perf_counter() - started)
+        return RunResult(
+            "direct",
+            run_id,
+            run_dir,
+            SUCCESS,
+            tasks,
+            EDGES,
+            outputs,
+            wall_seconds=time.perf_counter() - started,
+        )
 
 
 class MockAdapter:
@@ -115,8 +123,11 @@ class MockAdapter:
         run = dag.run("bench")
         assert run.state == SUCCESS, run.errors
         last = list(dag.tasks)[-1]
-        return Outcome(run.results[last], {n: t.attempts for n, t in run.tasks.items()},
-                       sum(t.state == SUCCESS for t in run.tasks.values()))
+        return Outcome(
+            run.results[last],
+            {n: t.attempts for n, t in run.tasks.items()},
+            sum(t.state == SUCCESS for t in run.tasks.values()),
+        )
 
     def chain(self, n: int) -> Outcome:
         from mock_impl.engine import DAG
@@ -133,15 +144,23 @@ class MockAdapter:
         dag = DAG("fanout", **self.settings)
         for i in range(k):
             dag.add_task(f"t{i}", lambda i=i: noop(i) - 1)
-        dag.add_task("join", lambda **xs: sum(xs.values()), inputs={f"x{i}": f"t{i}" for i in range(k)})
+        dag.add_task(
+            "join", lambda **xs: sum(xs.values()), inputs={f"x{i}": f"t{i}" for i in range(k)}
+        )
         return self._run(dag)
 
     def flaky(self, failures: int, delay: float, backoff: float, workdir: Path) -> Outcome:
         from mock_impl.engine import DAG
 
         dag = DAG("flaky", **self.settings)
-        dag.add_task("flaky", lambda: flaky_body(failures, workdir), retries=failures,
-                     retry_delay=delay, backoff=backoff, max_delay=3600)
+        dag.add_task(
+            "flaky",
+            lambda: flaky_body(failures, workdir),
+            retries=failures,
+            retry_delay=delay,
+            backoff=backoff,
+            max_delay=3600,
+        )
         return self._run(dag)
 
     def pipeline(self, cfg: PipelineConfig, run_id: str) -> RunResult:

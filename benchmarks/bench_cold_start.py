@@ -19,8 +19,13 @@ def test_cold_start(benchmark, adapter, tmp_path_factory):
     def start_once():
         home = tmp_path_factory.mktemp("cold-home")  # no database, no server state to reuse
         env = {**os.environ, "BENCH_COLD_HOME": str(home)}
-        done = subprocess.run([sys.executable, "-m", "benchmarks.cold", adapter.engine,
-                               adapter.variant], capture_output=True, text=True, cwd=ROOT, env=env)
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.cold", adapter.engine, adapter.variant],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         phases.append(json.loads(done.stdout.strip().splitlines()[-1]))
 

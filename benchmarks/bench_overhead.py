@@ -10,10 +10,12 @@ from benchmarks.conftest import record
 
 def checked(fn, check):
     """Run `fn` and check its outcome on every round, not only the last."""
+
     def run(*args):
         outcome = fn(*args)
         check(outcome)
         return outcome
+
     return run
 
 
@@ -30,8 +32,13 @@ def test_chain(benchmark, adapter, n):
     def check(outcome):
         assert outcome.value == n and outcome.tasks == n, outcome
 
-    benchmark.pedantic(checked(adapter.chain, check), args=(n,), rounds=settings.ROUNDS,
-                       warmup_rounds=settings.WARMUP, iterations=_iterations(adapter))
+    benchmark.pedantic(
+        checked(adapter.chain, check),
+        args=(n,),
+        rounds=settings.ROUNDS,
+        warmup_rounds=settings.WARMUP,
+        iterations=_iterations(adapter),
+    )
 
 
 def test_fanout(benchmark, adapter):
@@ -41,5 +48,10 @@ def test_fanout(benchmark, adapter):
     def check(outcome):
         assert outcome.value == k * (k - 1) // 2 and outcome.tasks == k + 1, outcome
 
-    benchmark.pedantic(checked(adapter.fanout, check), args=(k,), rounds=settings.ROUNDS,
-                       warmup_rounds=settings.WARMUP, iterations=_iterations(adapter))
+    benchmark.pedantic(
+        checked(adapter.fanout, check),
+        args=(k,),
+        rounds=settings.ROUNDS,
+        warmup_rounds=settings.WARMUP,
+        iterations=_iterations(adapter),
+    )

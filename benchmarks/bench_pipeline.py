@@ -7,8 +7,6 @@ import itertools
 import statistics
 from pathlib import Path
 
-import pytest
-
 from benchmarks import settings
 from benchmarks.bench_overhead import checked
 from benchmarks.conftest import record
@@ -39,8 +37,9 @@ def test_cache_cold(benchmark, adapter, tmp_path_factory):
     def check(result):
         assert result.ok and _hits(result) == 0, result.error
 
-    benchmark.pedantic(checked(adapter.pipeline, check), setup=setup,
-                       rounds=settings.SLOW_ROUNDS, warmup_rounds=0)
+    benchmark.pedantic(
+        checked(adapter.pipeline, check), setup=setup, rounds=settings.SLOW_ROUNDS, warmup_rounds=0
+    )
 
 
 @engines_only
@@ -53,8 +52,13 @@ def test_cache_warm(benchmark, adapter, tmp_path_factory):
         assert result.ok and _hits(result) == len(CACHEABLE), (_hits(result), result.error)
         assert result.registration["registered"] is False  # same model: nothing new to register
 
-    benchmark.pedantic(checked(adapter.pipeline, check), args=(cfg, f"warm-{next(_ids)}"),
-                       setup=None, rounds=settings.SLOW_ROUNDS, warmup_rounds=settings.WARMUP)
+    benchmark.pedantic(
+        checked(adapter.pipeline, check),
+        args=(cfg, f"warm-{next(_ids)}"),
+        setup=None,
+        rounds=settings.SLOW_ROUNDS,
+        warmup_rounds=settings.WARMUP,
+    )
 
 
 def test_end_to_end(benchmark, adapter, tmp_path_factory):
@@ -74,7 +78,11 @@ def test_end_to_end(benchmark, adapter, tmp_path_factory):
         inside.append(sum(t["seconds"] for t in timings))
         benchmark.extra_info["model_sha256"] = result.model_sha256
 
-    benchmark.pedantic(checked(adapter.pipeline, check), setup=setup,
-                       rounds=settings.SLOW_ROUNDS, warmup_rounds=settings.WARMUP)
+    benchmark.pedantic(
+        checked(adapter.pipeline, check),
+        setup=setup,
+        rounds=settings.SLOW_ROUNDS,
+        warmup_rounds=settings.WARMUP,
+    )
     del inside[: settings.WARMUP]  # the warm-up round is not reported
     benchmark.extra_info["inside_steps_median"] = statistics.median(inside)

@@ -34,8 +34,15 @@ def test_retry_backoff(benchmark, adapter, tmp_path_factory):
     """Two failures with 0.1 s then 0.2 s waits: the run must take at least 0.3 s."""
     failures, delay, factor = 2, settings.BACKOFF_DELAY, settings.BACKOFF_FACTOR
     configured = sum(delay * factor**i for i in range(failures))
-    record(benchmark, adapter, "retry-backoff", failures=failures, delay=delay,
-           backoff=factor, configured_wait=configured)
+    record(
+        benchmark,
+        adapter,
+        "retry-backoff",
+        failures=failures,
+        delay=delay,
+        backoff=factor,
+        configured_wait=configured,
+    )
     setup, run = _flaky_round(adapter, failures, delay, factor, tmp_path_factory)
     benchmark.pedantic(run, setup=setup, rounds=settings.SLOW_ROUNDS, warmup_rounds=0)
     assert benchmark.stats.stats.min >= configured, "the configured retry delays were not honoured"

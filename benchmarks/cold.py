@@ -11,8 +11,12 @@ import json
 import sys
 import time
 
-ENGINE_IMPORTS = {"direct": "benchmarks.adapters", "mock": "mock_impl.engine",
-                  "airflow": "airflow.sdk", "prefect": "prefect"}
+ENGINE_IMPORTS = {
+    "direct": "benchmarks.adapters",
+    "mock": "mock_impl.engine",
+    "airflow": "airflow.sdk",
+    "prefect": "prefect",
+}
 
 
 def main(engine: str, variant: str) -> None:
@@ -29,8 +33,11 @@ def main(engine: str, variant: str) -> None:
     assert adapter.chain(1).value == 1
     t4 = time.perf_counter()
     adapter.stop()
-    print(json.dumps({"import": t1 - t0, "setup": t2 - t1, "first_run": t3 - t2,
-                      "second_run": t4 - t3}))
+    print(
+        json.dumps(
+            {"import": t1 - t0, "setup": t2 - t1, "first_run": t3 - t2, "second_run": t4 - t3}
+        )
+    )
 
 
 if __name__ == "__main__":

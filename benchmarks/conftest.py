@@ -12,8 +12,18 @@ import pytest
 
 from benchmarks import adapters, settings
 
-PACKAGES = ("apache-airflow", "prefect", "xgboost-cpu", "pandas", "numpy", "scikit-learn",
-            "pytest-benchmark", "fastapi", "sqlalchemy", "pydantic")
+PACKAGES = (
+    "apache-airflow",
+    "prefect",
+    "xgboost-cpu",
+    "pandas",
+    "numpy",
+    "scikit-learn",
+    "pytest-benchmark",
+    "fastapi",
+    "sqlalchemy",
+    "pydantic",
+)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -22,8 +32,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         engines_only = getattr(metafunc.function, "engines_only", False)
         if engines_only:
             keys = [k for k in keys if k[0] != "direct"]
-        metafunc.parametrize("adapter", keys, indirect=True, scope="session",
-                             ids=[f"{e}-{v}" for e, v in keys])
+        metafunc.parametrize(
+            "adapter", keys, indirect=True, scope="session", ids=[f"{e}-{v}" for e, v in keys]
+        )
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +47,13 @@ def adapter(request: pytest.FixtureRequest):
 
 def record(benchmark, adapter, scenario: str, **info) -> None:
     benchmark.group = scenario
-    benchmark.extra_info.update(engine=adapter.engine, variant=adapter.variant,
-                                settings=adapter.settings, scenario=scenario, **info)
+    benchmark.extra_info.update(
+        engine=adapter.engine,
+        variant=adapter.variant,
+        settings=adapter.settings,
+        scenario=scenario,
+        **info,
+    )
 
 
 def _versions() -> dict[str, str]:
@@ -51,8 +67,9 @@ def _versions() -> dict[str, str]:
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json) -> None:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     output_json["suite"] = {
         "engines": settings.ENGINES,
         "quick": settings.QUICK,
@@ -61,7 +78,10 @@ def pytest_benchmark_update_json(config, benchmarks, output_json) -> None:
         "warmup_rounds": settings.WARMUP,
         "versions": _versions(),
         "python": sys.version.split()[0],
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "processor": platform.processor() or platform.machine()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+        },
         "commit": commit,
     }

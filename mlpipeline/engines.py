@@ -1,6 +1,6 @@
 """The engines the CLI, the contract tests and the benchmarks know, imported only when asked.
 
-Each engine module has ``run_pipeline(cfg, *, run_id, notifier=None) -> RunResult``.
+Each engine module has ``run_pipeline(cfg, *, run_id) -> RunResult``.
 Adding an engine: a package with that function, a line here, a tox environment (README).
 """
 

@@ -85,12 +85,10 @@ def build_dag(cfg: PipelineConfig, run_dir: Path, notifier: Notifier | None = No
     return dag
 
 
-def run_pipeline(
-    cfg: PipelineConfig, *, run_id: str, notifier: Notifier | None = None
-) -> RunResult:
+def run_pipeline(cfg: PipelineConfig, *, run_id: str) -> RunResult:
     run_dir = Path(cfg.paths.artifacts) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    dag = build_dag(cfg, run_dir, notifier if notifier is not None else notifier_for(cfg))
+    dag = build_dag(cfg, run_dir, notifier_for(cfg))
     started = time.perf_counter()
     with logging_to(run_dir / "run.log"):
         run = dag.run(run_id)
