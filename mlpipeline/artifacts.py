@@ -16,9 +16,10 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where frames are used: the mock engine stays light
+    import pandas as pd
 
 
 def fsync_dir(path: Path) -> None:
@@ -91,6 +92,8 @@ def write_frame(path: str | Path, df: pd.DataFrame) -> Path:
 
 
 def read_frame(path: str | Path) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.read_parquet(path)
 
 
@@ -108,6 +111,8 @@ def sha256_file(path: str | Path) -> str:
 
 def frame_fingerprint(df: pd.DataFrame) -> str:
     """sha256 of a frame's column names, dtypes and values: independent of the file format."""
+    import pandas as pd
+
     h = hashlib.sha256()
     h.update(json.dumps([[str(c), str(t)] for c, t in df.dtypes.items()]).encode())
     h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())

@@ -24,11 +24,13 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlpipeline import artifacts
-from mlpipeline.caching import ResultCache
 from mlpipeline.runs import FAILED, NOT_RUN, SUCCESS, UPSTREAM_FAILED, TaskRecord
+
+if TYPE_CHECKING:
+    from mlpipeline.caching import ResultCache
 
 
 class DAGError(ValueError):

@@ -1,0 +1,170 @@
+"""Plots of benchmark results for slides. Each function draws on the `ax` it is given and returns
+it; saving is the caller's business (benchmarks/report.py), so the functions are easy to test and
+to reuse in notebooks.
+
+Rows are plain dicts as produced by `benchmarks.report.summarise`; `label` is "engine (variant)".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import matplotlib as mpl
+import matplotlib.patches
+import matplotlib.ticker
+import numpy as np
+from matplotlib.axes import Axes
+
+# One colour per engine on every slide.
+COLORS = {"direct": "#7f7f7f", "mock": "#2ca02c", "airflow": "#1f77b4", "prefect": "#9467bd"}
+SLIDE = (13.33, 7.5)  # inches: 16:9
+
+
+@contextmanager
+def slide_style() -> Iterator[None]:
+    """Large type, readable from the back of a room; deterministic SVG ids."""
+    with mpl.rc_context(
+        {
+            "font.size": 18,
+            "axes.titlesize": 24,
+            "axes.labelsize": 20,
+            "legend.fontsize": 16,
+            "xtick.labelsize": 16,
+            "ytick.labelsize": 16,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "svg.hashsalt": "orchestration-bench",
+            "figure.figsize": SLIDE,
+        }
+    ):
+        yield
+
+
+def _color(row: dict[str, Any]) -> str:
+    return COLORS.get(row["engine"], "#333333")
+
+
+def _style(row: dict[str, Any]) -> str:
+    return "--" if row.get("variant") == "tuned" else "-"
+
+
+def plot_overhead_per_task(ax: Axes, rows: Sequence[dict[str, Any]]) -> Axes:
+    """Per-task overhead ((engine - direct) / N) against chain length N, log-log."""
+    for row in rows:
+        ax.plot(
+            row["n"],
+            np.asarray(row["per_task_ms"]),
+            marker="o",
+            lw=3,
+            ms=9,
+            color=_color(row),
+            ls=_style(row),
+            label=row["label"],
+        )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="tasks in the chain (N)",
+        ylabel="overhead per task (ms)",
+        title="Orchestration overhead per task",
+    )
+    ax.set_xticks(sorted({n for row in rows for n in row["n"]}))
+    ax.get_xaxis().set_major_formatter(mpl.ticker.ScalarFormatter())
+    ax.legend(frameon=False)
+    ax.grid(True, which="major", alpha=0.3)
+    return ax
+
+
+def _bars(ax: Axes, rows: Sequence[dict[str, Any]], key: str, fmt: str = "{:.3g}") -> Axes:
+    labels = [row["label"] for row in rows]
+    values = [row[key] for row in rows]
+    bars = ax.bar(labels, values, color=[_color(r) for r in rows])
+    for bar, row in zip(bars, rows, strict=True):
+        if row.get("variant") == "tuned":
+            bar.set_hatch("//")
+    ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=4)
+    ax.tick_params(axis="x", rotation=15)
+    return ax
+
+
+def plot_cost_breakdown(axes: Sequence[Axes], rows: Sequence[dict[str, Any]]) -> Sequence[Axes]:
+    """Two panels from the fit time = fixed + per_task * N: the fixed cost per run and the
+    cost per task."""
+    fixed, per_task = axes
+    _bars(fixed, rows, "fixed_ms")
+    fixed.set(ylabel="ms per run", title="Fixed cost per run")
+    _bars(per_task, rows, "slope_ms")
+    per_task.set(ylabel="ms per task", title="Cost per task")
+    return axes
+
+
+def plot_retry_cost(ax: Axes, rows: Sequence[dict[str, Any]]) -> Axes:
+    """What one retry costs the engine itself (zero configured delay)."""
+    _bars(ax, rows, "retry_ms")
+    ax.set(ylabel="ms per retry", title="Cost of one retry (no delay)")
+    return ax
+
+
+def plot_cache(ax: Axes, rows: Sequence[dict[str, Any]]) -> Axes:
+    """Full pipeline, empty cache versus warm cache, side by side per engine."""
+    x = np.arange(len(rows))
+    cold = ax.bar(
+        x - 0.2,
+        [r["cold_s"] for r in rows],
+        0.4,
+        color=[_color(r) for r in rows],
+        alpha=0.45,
+        label="cold (empty cache)",
+    )
+    warm = ax.bar(
+        x + 0.2,
+        [r["warm_s"] for r in rows],
+        0.4,
+        color=[_color(r) for r in rows],
+        label="warm (cache hits)",
+    )
+    ax.bar_label(cold, fmt="%.2f s", padding=4)
+    ax.bar_label(
+        warm, labels=[f"{r['warm_s']:.2f} s\n×{r['speedup']:.0f}" for r in rows], padding=4
+    )
+    ax.set_xticks(x, [r["label"] for r in rows])
+    ax.set(ylabel="seconds per pipeline run", title="Caching: the same run twice")
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_end_to_end(ax: Axes, rows: Sequence[dict[str, Any]]) -> Axes:
+    """Full pipeline wall time, split into time inside the steps and time around them."""
+    labels = [r["label"] for r in rows]
+    inside = np.array([r["inside_s"] for r in rows])
+    around = np.array([r["around_s"] for r in rows])
+    ax.bar(labels, inside, color=[_color(r) for r in rows], alpha=0.45, label="inside the steps")
+    top = ax.bar(
+        labels, around, bottom=inside, color=[_color(r) for r in rows], label="orchestration"
+    )
+    ax.bar_label(top, labels=[f"{a:.2f} s" for a in around], padding=4)
+    ax.set(ylabel="seconds per pipeline run", title="End to end: steps vs orchestration")
+    ax.tick_params(axis="x", rotation=15)
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_cold_start(ax: Axes, rows: Sequence[dict[str, Any]]) -> Axes:
+    """A fresh process: import, set-up (database, server) and the first one-task run."""
+    labels = [r["label"] for r in rows]
+    bottom = np.zeros(len(rows))
+    handles = []
+    for phase, alpha in (("import", 0.3), ("setup", 0.6), ("first_run", 1.0)):
+        values = np.array([r[f"{phase}_s"] for r in rows])
+        ax.bar(labels, values, bottom=bottom, color=[_color(r) for r in rows], alpha=alpha)
+        handles.append(
+            mpl.patches.Patch(color="#555555", alpha=alpha, label=phase.replace("_", " "))
+        )
+        bottom += values
+    ax.bar_label(ax.containers[-1], labels=[f"{b:.1f} s" for b in bottom], padding=4)
+    ax.set(ylabel="seconds", title="Cold start, phase by phase")
+    ax.tick_params(axis="x", rotation=15)
+    ax.legend(handles=handles, frameon=False)
+    return ax

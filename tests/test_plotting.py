@@ -1,0 +1,91 @@
+"""Plot helpers draw on the ax they are given; the report writes deterministic files."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from benchmarks import report  # noqa: E402
+from mlpipeline import plotting  # noqa: E402
+
+OVERHEAD = [
+    {
+        "engine": "mock",
+        "variant": "default",
+        "label": "mock",
+        "n": [1, 10, 100],
+        "per_task_ms": [0.3, 0.05, 0.03],
+        "fixed_ms": 0.25,
+        "slope_ms": 0.03,
+    },
+    {
+        "engine": "prefect",
+        "variant": "tuned",
+        "label": "prefect (tuned)",
+        "n": [1, 10, 100],
+        "per_task_ms": [60.0, 15.0, 9.0],
+        "fixed_ms": 50.0,
+        "slope_ms": 9.0,
+    },
+]
+
+
+@pytest.fixture
+def ax():
+    fig, ax = plt.subplots()
+    yield ax
+    plt.close(fig)
+
+
+def test_overhead_plot_draws_one_line_per_engine(ax):
+    assert plotting.plot_overhead_per_task(ax, OVERHEAD) is ax
+    assert [line.get_label() for line in ax.get_lines()] == ["mock", "prefect (tuned)"]
+    assert list(ax.get_lines()[1].get_ydata()) == [60.0, 15.0, 9.0]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert ax.get_lines()[1].get_linestyle() == "--"  # tuned variants are dashed
+
+
+def test_cost_breakdown_labels_each_bar():
+    fig, axes = plt.subplots(1, 2)
+    plotting.plot_cost_breakdown(axes, OVERHEAD)
+    assert [p.get_height() for p in axes[0].patches] == [0.25, 50.0]
+    assert [t.get_text() for t in axes[1].texts] == ["0.03", "9"]
+    plt.close(fig)
+
+
+def test_cache_and_end_to_end_plots(ax):
+    rows = [
+        {
+            "engine": "mock",
+            "variant": "default",
+            "label": "mock",
+            "cold_s": 4.0,
+            "warm_s": 0.05,
+            "speedup": 80.0,
+            "inside_s": 3.9,
+            "around_s": 0.1,
+        }
+    ]
+    plotting.plot_cache(ax, rows)
+    assert [p.get_height() for p in ax.patches] == [4.0, 0.05]
+    fig, ax2 = plt.subplots()
+    plotting.plot_end_to_end(ax2, rows)
+    assert [p.get_height() for p in ax2.patches] == pytest.approx([3.9, 0.1])
+    plt.close(fig)
+
+
+def test_report_files_are_deterministic(tmp_path):
+    tables = {"overhead": OVERHEAD, "retry": [], "cache": [], "end_to_end": [], "cold_start": []}
+    first = report.write_plots(tables, tmp_path / "a")
+    second = report.write_plots(tables, tmp_path / "b")
+    assert [p.name for p in first] == [
+        "overhead_per_task.svg",
+        "overhead_per_task.png",
+        "cost_breakdown.svg",
+        "cost_breakdown.png",
+    ]
+    for a, b in zip(first, second, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
