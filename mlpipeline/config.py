@@ -260,13 +260,14 @@ class PipelineConfig:
 
 
 SECTIONS = tuple(f.name for f in dataclasses.fields(PipelineConfig))
-_PATH_KEYS = (
-    ("data", "path"),
-    ("paths", "registry"),
-    ("paths", "artifacts"),
-    ("paths", "cache"),
-    ("alerts", "log"),
-)
+# Keys holding paths, with their defaults: all are resolved against the config file's directory.
+_PATH_KEYS = {
+    ("data", "path"): None,
+    ("paths", "registry"): PathsConfig.registry,
+    ("paths", "artifacts"): PathsConfig.artifacts,
+    ("paths", "cache"): PathsConfig.cache,
+    ("alerts", "log"): AlertsConfig.log,
+}
 
 
 def _jsonable(v: Any) -> Any:
@@ -321,17 +322,11 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Pi
                 raise ConfigError(f"override {dotted!r}: {p!r} is not a section")
         node[leaf] = value
     base = path.resolve().parent
-    for section, key in _PATH_KEYS:
+    for (section, key), default in _PATH_KEYS.items():
         sect = raw.setdefault(section, {})
         if not isinstance(sect, dict):
             continue  # validation names the problem
-        value = sect.get(key, _default(section, key))
+        value = sect.get(key, default)
         if isinstance(value, str) and value:
             sect[key] = str((base / value).resolve())
     return validate(raw, source=str(path))
-
-
-def _default(section: str, key: str) -> Any:
-    cls = {f.name: f.type for f in dataclasses.fields(PipelineConfig)}[section]
-    field = {f.name: f for f in dataclasses.fields(globals()[cls] if isinstance(cls, str) else cls)}
-    return field[key].default if key in field else None
