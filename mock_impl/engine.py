@@ -2,8 +2,10 @@
 
 * The graph is checked before any work: unknown dependencies and cycles are refused, naming the
   nodes (``graphlib.TopologicalSorter.prepare``).
-* A ``get_ready()`` / ``done()`` loop runs every ready task on a thread pool, so independent
-  tasks run in parallel; a failed task's descendants are marked ``upstream_failed``.
+* A ``get_ready()`` / ``done()`` loop runs ready tasks on a thread pool, so independent tasks
+  run in parallel; a lone ready task with nothing else running (a chain) runs on the driver
+  thread, since a hand-off to the pool would cost more than the scheduling. A failed task's
+  descendants are marked ``upstream_failed``.
 * Retries: ``attempts = retries + 1``, exponential backoff with bounded jitter, and a
   ``retry_if`` predicate so errors a retry cannot fix fail at once.
 * An optional per-task timeout. A Python thread cannot be killed: a timed-out attempt is
@@ -150,17 +152,19 @@ class DAG:
         with ThreadPoolExecutor(self.max_workers, thread_name_prefix=self.dag_id) as pool:
             running: dict[Future, str] = {}
             while True:
-                for name in sorter.get_ready():
-                    task = self.tasks[name]
-                    kwargs = {arg: run.results[up] for arg, up in task.inputs.items()}
-                    running[pool.submit(self._run_task, task, kwargs, run)] = name
+                ready = sorter.get_ready()
+                if len(ready) == 1 and not running:
+                    # Nothing could run beside it (a chain): run it here and skip the hand-off
+                    # to a pool thread, which costs more than the scheduling itself.
+                    self._finish(sorter, run, self._run_task(self.tasks[ready[0]], run))
+                    continue
+                for name in ready:
+                    running[pool.submit(self._run_task, self.tasks[name], run)] = name
                 if not running:
                     break  # nothing ready and nothing running: done, or blocked by a failure
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    name = running.pop(future)
-                    if run.tasks[name].state == SUCCESS:
-                        sorter.done(name)  # a failed task is never done: its descendants wait
+                    self._finish(sorter, run, running.pop(future))
         for record in run.tasks.values():
             if record.state == NOT_RUN:
                 record.state = UPSTREAM_FAILED
@@ -169,7 +173,13 @@ class DAG:
             self.on_failure_callback(run)
         return run
 
-    def _run_task(self, task: Task, kwargs: dict[str, Any], run: DagRun) -> None:
+    @staticmethod
+    def _finish(sorter: TopologicalSorter, run: DagRun, name: str) -> None:
+        if run.tasks[name].state == SUCCESS:
+            sorter.done(name)  # a failed task is never done: its descendants never become ready
+
+    def _run_task(self, task: Task, run: DagRun) -> str:
+        kwargs = {arg: run.results[up] for arg, up in task.inputs.items()}
         record = run.tasks[task.name]
         record.start = time.time()
         key = task.cache_key(kwargs) if task.cache_key and self.cache else None
@@ -177,7 +187,7 @@ class DAG:
             run.results[task.name] = hit["value"]
             record.state, record.cache_hit, record.end = SUCCESS, True, time.time()
             self.on_event(task.name, "cached")
-            return
+            return task.name
         self.on_event(task.name, "running")
         for attempt in range(1, task.retries + 2):
             record.attempts = attempt
@@ -197,13 +207,13 @@ class DAG:
                 self.on_event(task.name, "failed")
                 if task.on_failure:
                     task.on_failure(task.name, exc)
-                return
+                return task.name
             run.results[task.name] = value
             record.state, record.end = SUCCESS, time.time()
             if key:
                 self.cache.put(task.name, key, value)
             self.on_event(task.name, "done")
-            return
+            return task.name
 
     @staticmethod
     def _call(task: Task, kwargs: dict[str, Any]) -> Any:
