@@ -70,9 +70,13 @@ class RunResult:
         return self._artifact("register_model")
 
     @property
+    def model(self) -> dict[str, Any] | None:
+        """The trained model's record: sha256, chosen parameters, CV scores of every candidate."""
+        return self._artifact("train_model", "model.json")
+
+    @property
     def model_sha256(self) -> str | None:
-        meta = self._artifact("train_model", "model.json")
-        return meta["sha256"] if meta else None
+        return self.model["sha256"] if self.model else None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

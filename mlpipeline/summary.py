@@ -35,6 +35,15 @@ def tasks_table(result: RunResult) -> Table:
 
 def render(result: RunResult) -> Group:
     parts: list = [tasks_table(result)]
+    model = result.model
+    if model:
+        cv = model["cv"]
+        parts.append(
+            Text(
+                f"tuning: {len(model['candidates'])} candidate(s); best {model['params']} "
+                f"with CV {cv['metric']} {cv['mean']:.4f} ± {cv['std']:.4f}"
+            )
+        )
     metrics = result.metrics
     if metrics:
         m = Table(title="holdout metrics", title_justify="left")
