@@ -36,6 +36,7 @@ def test_cache_cold(benchmark, adapter, tmp_path_factory):
 
     def check(result):
         assert result.ok and _hits(result) == 0, result.error
+        benchmark.extra_info["model_sha256"] = result.model_sha256
 
     benchmark.pedantic(
         checked(adapter.pipeline, check), setup=setup, rounds=settings.SLOW_ROUNDS, warmup_rounds=0
@@ -51,6 +52,7 @@ def test_cache_warm(benchmark, adapter, tmp_path_factory):
     def check(result):
         assert result.ok and _hits(result) == len(CACHEABLE), (_hits(result), result.error)
         assert result.registration["registered"] is False  # same model: nothing new to register
+        benchmark.extra_info["model_sha256"] = result.model_sha256
 
     benchmark.pedantic(
         checked(adapter.pipeline, check),

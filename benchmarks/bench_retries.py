@@ -13,12 +13,13 @@ from benchmarks.conftest import record
 _rounds = itertools.count()
 
 
-def _flaky_round(adapter, failures, delay, backoff, tmp_path_factory):
+def _flaky_round(benchmark, adapter, failures, delay, backoff, tmp_path_factory):
     def setup():  # a fresh attempt counter every round
         return (failures, delay, backoff, tmp_path_factory.mktemp(f"flaky{next(_rounds)}")), {}
 
     def check(outcome):
         assert outcome.value == "ok" and outcome.attempts["flaky"] == failures + 1, outcome
+        benchmark.extra_info["attempts"] = outcome.attempts["flaky"]
 
     return setup, checked(adapter.flaky, check)
 
@@ -26,7 +27,7 @@ def _flaky_round(adapter, failures, delay, backoff, tmp_path_factory):
 @pytest.mark.parametrize("failures", settings.RETRY_FAILURES)
 def test_retry_zero_delay(benchmark, adapter, failures, tmp_path_factory):
     record(benchmark, adapter, "retry", failures=failures, delay=0.0)
-    setup, run = _flaky_round(adapter, failures, 0.0, 1.0, tmp_path_factory)
+    setup, run = _flaky_round(benchmark, adapter, failures, 0.0, 1.0, tmp_path_factory)
     benchmark.pedantic(run, setup=setup, rounds=settings.ROUNDS, warmup_rounds=settings.WARMUP)
 
 
@@ -43,6 +44,6 @@ def test_retry_backoff(benchmark, adapter, tmp_path_factory):
         backoff=factor,
         configured_wait=configured,
     )
-    setup, run = _flaky_round(adapter, failures, delay, factor, tmp_path_factory)
+    setup, run = _flaky_round(benchmark, adapter, failures, delay, factor, tmp_path_factory)
     benchmark.pedantic(run, setup=setup, rounds=settings.SLOW_ROUNDS, warmup_rounds=0)
     assert benchmark.stats.stats.min >= configured, "the configured retry delays were not honoured"
