@@ -12,10 +12,15 @@ from pathlib import Path
 from mlpipeline.errors import InjectedFault
 
 
-def inject(step: str, fail_times: int | None, run_dir: str | Path) -> None:
+def inject(
+    step: str, fail_times: int | None, run_dir: str | Path, instance: int | None = None
+) -> None:
+    """`instance`: one of a mapped step's task runs (a tune_model candidate), counted apart, so
+    each run fails `fail_times` times however the engine interleaves them."""
     if not fail_times:
         return
-    counter = Path(run_dir) / "faults" / f"{step}.attempts"
+    name = step if instance is None else f"{step}-{instance}"
+    counter = Path(run_dir) / "faults" / f"{name}.attempts"
     counter.parent.mkdir(parents=True, exist_ok=True)
     with open(counter, "a+", encoding="utf-8") as f:
         fcntl.flock(f, fcntl.LOCK_EX)

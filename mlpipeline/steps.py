@@ -40,7 +40,7 @@ def step(fn: Callable[..., Path]) -> Callable[..., str]:
         progress.emit(name, "running")
         started = time.time()
         try:
-            faults.inject(name, cfg.faults.get(name), run_dir)
+            faults.inject(name, cfg.faults.get(name), run_dir, inputs.get("candidate"))
             out = Path(run_dir) / name
             out.mkdir(parents=True, exist_ok=True)
             result = str(fn(cfg, out, **inputs))

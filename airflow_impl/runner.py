@@ -1,0 +1,175 @@
+"""Run the ml_pipeline DAG in this process with `dag.test()` and report it as a `RunResult`.
+
+Airflow reads AIRFLOW_HOME once, when first imported, so `prepare()` sets the environment before
+importing it, then creates or migrates the metadata database (SQLite) once per process. Unless
+AIRFLOW_HOME is set already, the home sits beside the run artifacts: `var/airflow-home` for the
+CLI (it keeps every run: `AIRFLOW_HOME=var/airflow-home airflow api-server` shows them), and a
+directory under pytest's temporary tree for the tests, whose artifacts live there.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from airflow_impl import CONFIG_ENV, FAILURES, REUSED, RUN_ID_PARAM, RUN_LOG
+from mlpipeline import artifacts
+from mlpipeline.config import PipelineConfig
+from mlpipeline.graph import STEPS
+from mlpipeline.runs import (
+    FAILED,
+    NOT_RUN,
+    SUCCESS,
+    UPSTREAM_FAILED,
+    RunResult,
+    TaskRecord,
+    first_failure,
+)
+
+ENGINE = "airflow"
+# Airflow has no input cache. The DAG's substitute is artifact reuse: a cacheable step whose key
+# (code, config, inputs) matches a stored entry returns the stored artifact instead of running.
+CACHES_RESULTS = True
+DAGS = Path(__file__).resolve().parent / "dags"
+DAG_ID = "ml_pipeline"
+_STATES = {"success": SUCCESS, "failed": FAILED, "upstream_failed": UPSTREAM_FAILED}
+
+_home: Path | None = None
+
+
+def prepare(home: str | Path) -> Path:
+    """Configure Airflow for in-process runs, import it and migrate its database, once."""
+    global _home
+    if _home is None:
+        if "airflow" in sys.modules and "AIRFLOW_HOME" not in os.environ:
+            raise RuntimeError(
+                "airflow was imported before AIRFLOW_HOME was set: it uses ~/airflow"
+            )
+        os.environ.setdefault("AIRFLOW_HOME", str(home))
+        os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+        os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS))
+        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+        # Harmless: Airflow's in-process execution API is served through starlette's TestClient.
+        warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+        Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+        from airflow.utils.db import initdb
+
+        initdb()  # creates a fresh database, or upgrades an existing one (a no-op when current)
+        _home = Path(os.environ["AIRFLOW_HOME"])
+    return _home
+
+
+def dags_folder() -> Path:
+    """The folder dag.test() syncs, fixed when Airflow was imported."""
+    from airflow import settings
+
+    return Path(settings.DAGS_FOLDER)
+
+
+def load_dag(name: str = DAG_ID):
+    """A fresh DAG object from the dags folder: Param values leak between runs of one object,
+    and dag.test() refuses a DAG that is not in that folder."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=dags_folder() / f"{name}.py")
+    if name not in bag.dag_ids:
+        raise RuntimeError(f"cannot load DAG {name!r}: {bag.import_errors or 'not found'}")
+    return bag.get_dag(name)
+
+
+@contextmanager
+def environ(name: str, value: str) -> Iterator[None]:
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
+def run_pipeline(
+    cfg: PipelineConfig, *, run_id: str, logical_date: datetime | None = None
+) -> RunResult:
+    """One run of the DAG with this config; `logical_date` (default: now) sets the data window."""
+    home = prepare(Path(cfg.paths.artifacts).parent / "airflow-home")
+    run_dir = Path(cfg.paths.artifacts) / run_id
+    params = cfg.to_params()
+    # The DAG file reads its defaults at parse time, its retry policy included: from this config.
+    params_file = artifacts.write_json(run_dir / "params.json", params)
+    with environ(CONFIG_ENV, str(params_file)):
+        dag = load_dag()
+        started = time.perf_counter()
+        # Never None: dag.test(logical_date=None) clears the task instances of every earlier run.
+        dag_run = dag.test(
+            logical_date=logical_date or datetime.now(timezone.utc),
+            run_conf={**params, RUN_ID_PARAM: run_id},
+        )
+        wall = time.perf_counter() - started
+    tasks, outputs = task_records(DAG_ID, dag_run.run_id, run_dir)
+    failed = first_failure(tasks)
+    return RunResult(
+        engine=ENGINE,
+        run_id=run_id,
+        run_dir=run_dir,
+        state=SUCCESS if dag_run.state == "success" else FAILED,
+        tasks=tasks,
+        edges=frozenset((up, t.task_id) for t in dag.tasks for up in t.upstream_task_ids),
+        outputs=outputs,
+        failed_step=failed.name if failed else None,
+        error=failed.error if failed else None,
+        wall_seconds=wall,
+        log_location=str(run_dir / RUN_LOG),
+        settings={
+            "runs_with": "dag.test() in-process, tasks one at a time",
+            "database": "sqlite",
+            "airflow_home": str(home),
+            "logging_level": os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"],
+            "cache": "artifact reuse" if cfg.cache.enabled else "off",
+        },
+    )
+
+
+def task_records(
+    dag_id: str, airflow_run_id: str, run_dir: Path
+) -> tuple[dict[str, TaskRecord], dict[str, Any]]:
+    """Per task: state, attempts (try_number), times, reuse and error; and the XCom values."""
+    from airflow.models import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    reused = {r["step"] for r in artifacts.read_jsonl(run_dir / REUSED)}
+    errors = {f["step"]: f["error"] for f in artifacts.read_jsonl(run_dir / FAILURES)}
+    with create_session() as session:
+        tis = session.scalars(
+            select(TaskInstance).where(
+                TaskInstance.dag_id == dag_id, TaskInstance.run_id == airflow_run_id
+            )
+        ).all()
+        tasks = {
+            ti.task_id: TaskRecord(
+                name=ti.task_id,
+                state=_STATES.get(str(ti.state), NOT_RUN),
+                attempts=ti.try_number,
+                start=ti.start_date.timestamp() if ti.start_date else None,
+                end=ti.end_date.timestamp() if ti.end_date else None,
+                cache_hit=ti.task_id in reused,
+                error=errors.get(ti.task_id),
+            )
+            for ti in tis
+        }
+        rows = XComModel.get_many(run_id=airflow_run_id, dag_ids=dag_id, key="return_value")
+        outputs = {x.task_id: XComModel.deserialize_value(x) for x in session.scalars(rows)}
+    order = {name: i for i, name in enumerate(STEPS)}
+    tasks = dict(sorted(tasks.items(), key=lambda item: order.get(item[0], len(order))))
+    return tasks, outputs

@@ -1,0 +1,90 @@
+"""The DAG files: they import cleanly, cheaply and offline, and declare the canonical graph."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+from airflow_impl import RUN_ID_PARAM, runner
+from mlpipeline.config import load_config
+from mlpipeline.graph import EDGES, STEPS
+from tests.conftest import DEFAULT_CONFIG
+
+# Parses the dags folder with the database pointed at a path that cannot exist and every socket
+# refused: any database or network work at parse time shows up as an import error or a call.
+PARSE_OFFLINE = """
+import json, socket, sys
+calls = []
+def refuse(*args, **kwargs):
+    calls.append(repr(args[1:2]))
+    raise OSError("network access at parse time")
+socket.socket.connect = socket.socket.connect_ex = refuse
+socket.create_connection = refuse
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+heavy = sorted(m for m in ("pandas", "xgboost", "sklearn", "pandera") if m in sys.modules)
+print(json.dumps({"errors": bag.import_errors, "dags": sorted(bag.dag_ids), "calls": calls,
+                  "heavy": heavy}))
+"""
+
+
+def test_every_dag_file_parses_offline_without_a_database(tmp_path):
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/missing/dir/airflow.db",
+        "PYTHONWARNINGS": "ignore::UserWarning",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", PARSE_OFFLINE, str(runner.DAGS)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["errors"] == {}
+    assert report["dags"] == ["classic_random_forest", "ml_pipeline"]
+    assert report["calls"] == []
+    assert report["heavy"] == []  # heavy imports happen inside tasks, not at parse time
+    assert not (tmp_path / "missing").exists()
+
+
+def test_tasks_and_edges_are_the_canonical_graph():
+    dag = runner.load_dag()
+    assert set(dag.task_ids) == set(STEPS)
+    assert {(up, t.task_id) for t in dag.tasks for up in t.upstream_task_ids} == EDGES
+    for t in dag.tasks:  # each task wraps the function of the same name
+        assert t.python_callable.__name__ == t.task_id
+
+
+def test_schedule_params_and_retry_policy_come_from_the_config():
+    cfg = load_config(DEFAULT_CONFIG)
+    dag = runner.load_dag()
+    assert (dag.dag_id, dag.catchup, dag.doc_md.splitlines()[0]) == (
+        "ml_pipeline",
+        False,
+        "# ML pipeline: will it rain in Seattle tomorrow?",
+    )
+    assert {k: dag.params[k] for k in cfg.to_params()} == cfg.to_params()
+    assert dag.params[RUN_ID_PARAM] == ""
+    schema = dag.params.get_param("tuning_cv_folds").schema
+    assert schema["type"] == "integer" and schema["section"] == "tuning"
+    o = cfg.orchestration
+    task = dag.get_task("train_model")
+    assert task.retries == o.retries
+    assert task.retry_delay == timedelta(seconds=o.retry_delay_seconds)
+    assert task.retry_exponential_backoff == o.retry_backoff
+    assert task.max_retry_delay == timedelta(seconds=o.retry_max_delay_seconds)
+    assert task.execution_timeout == timedelta(seconds=o.task_timeout_seconds)
+
+
+def test_classic_dag_structure():
+    dag = runner.load_dag("classic_random_forest")
+    assert [t.task_id for t in dag.tasks] == ["load_data", "train_model", "evaluate_model"]
+    assert dag.get_task("evaluate_model").upstream_task_ids == {"train_model"}
+    assert dag.default_args["retry_delay"] == timedelta(seconds=10)

@@ -1,0 +1,74 @@
+"""The ways in: the CLI with `--engine prefect`, and the seed tutorial's random forest flow."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("prefect", reason="Prefect is not installed here (run: tox -e prefect)")
+
+import json
+import os
+import subprocess
+import sys
+
+from mlpipeline.graph import STEPS
+from prefect_impl.random_forest_flow import random_forest_flow
+from tests.conftest import ROOT
+from tests.test_cli import outputs
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    """`python -m mlpipeline` as a user runs it: no Prefect settings from this test session."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    return subprocess.run(
+        [sys.executable, "-m", "mlpipeline", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**env, "COLUMNS": "120"},
+    )
+
+
+def test_cli_run_prints_the_summary_and_nothing_else(tmp_path):
+    done = cli("run", "--engine", "prefect", *outputs(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # no logs, warnings or tracebacks, also not at exit
+    out = done.stdout
+    assert "prefect run prefect-" in out
+    for step in STEPS:
+        assert step in out
+    assert "holdout metrics" in out and "gate: PROMOTE" in out
+    assert "registry: registered as v0001 and promoted to production" in out
+    assert "model sha256: " in out and "success in " in out
+    run_json = next((tmp_path / "artifacts").glob("prefect-*/run.json"))
+    record = json.loads(run_json.read_text())
+    assert record["state"] == "success" and sorted(record["tasks"]) == sorted(STEPS)
+    # Prefect's home is the project's cache directory, not ~/.prefect.
+    assert (tmp_path / "cache" / "prefect" / "home").is_dir()
+
+
+def test_cli_failed_run_exits_1_with_one_alert_and_no_traceback(tmp_path):
+    done = cli(
+        "run",
+        "--engine",
+        "prefect",
+        "--set",
+        "faults={load_data=-1}",
+        "--set",
+        "orchestration.retries=0",
+        *outputs(tmp_path),
+    )
+    assert done.returncode == 1
+    assert "FAILED at load_data" in done.stdout
+    assert done.stderr.count("ALERT [prefect]") == 1
+    assert "Traceback" not in done.stdout + done.stderr
+    run_log = next((tmp_path / "artifacts").glob("prefect-*/run.log")).read_text()
+    assert "Traceback" in run_log and "InjectedFault" in run_log  # the details are kept here
+
+
+def test_random_forest_prints_the_same_accuracy_every_run(capsys):
+    first = random_forest_flow()
+    second = random_forest_flow()
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [f"Accuracy: {first:.4f}"] * 2
+    assert first == second > 0.85

@@ -1,0 +1,150 @@
+"""Every lesson, exercise and solution runs top to bottom as a notebook; notebooks never drift.
+
+Each script is converted with jupytext and executed by nbclient in a fresh kernel of this
+environment, failing on the first error. A file declares what it needs on a line
+``# requires: none|any|airflow|prefect``: `any` lessons run everywhere (each engine's section
+prints a one-line note where that engine is missing), an engine-only file is skipped with the
+tox environment that runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from mlpipeline import engines
+
+TUTORIALS = Path(__file__).resolve().parents[2] / "tutorials"
+LESSONS = sorted(TUTORIALS.glob("[0-9][0-9]_*.py"))
+EXERCISES = sorted((TUTORIALS / "exercises").glob("[0-9][0-9]_*.py"))
+SOLUTIONS = sorted((TUTORIALS / "solutions").glob("[0-9][0-9]_*.py"))
+REQUIRES = re.compile(r"^# requires: (none|any|airflow|prefect)\s*$", re.MULTILINE)
+KNOWN = {"none", "any", *engines.ENGINES}
+
+# Seconds a whole notebook may take (measured times are in tutorials/README.md; these leave room
+# for a slow laptop). Anything not listed: 120 s.
+TIMEOUTS = {"02": 240, "03": 240, "04": 300, "05": 300, "06": 300, "07": 420, "08": 360}
+
+# The seed tutorial's first example, printed by lesson 1.
+ETL_OUTPUT = [
+    "DAG: ml_pipeline",
+    "Extract status: success",
+    "Transform result: [2, 4, 6, 8, 10]",
+    "Load records: 5",
+]
+
+
+def requirement(path: Path) -> str:
+    found = REQUIRES.findall(path.read_text(encoding="utf-8"))
+    assert len(found) == 1, f"{path.name}: needs exactly one '# requires: ...' line"
+    return found[0]
+
+
+def skip_reason(path: Path) -> str | None:
+    need = requirement(path)
+    if need in ("none", "any") or engines.is_available(need):
+        return None
+    return f"{path.name} needs {need}, not installed here: run it with `tox -e {need}`"
+
+
+def timeout(path: Path) -> int:
+    return TIMEOUTS.get(path.name[:2], 120)
+
+
+def cases(paths: list[Path]) -> list:
+    return [pytest.param(p, id=p.stem, marks=pytest.mark.timeout(timeout(p) + 60)) for p in paths]
+
+
+def execute(path: Path) -> nbformat.NotebookNode:
+    reason = skip_reason(path)
+    if reason:
+        pytest.skip(reason)
+    notebook = jupytext.read(path)
+    client = NotebookClient(
+        notebook,
+        timeout=timeout(path),  # per cell; pytest-timeout bounds the whole notebook
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},  # the kernel's working directory
+    )
+    # A clean start, as on a learner's machine: no engine home or server chosen by the tests.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PREFECT"))}
+    started = time.perf_counter()
+    client.execute(env=env)
+    print(f"{path.relative_to(TUTORIALS)}: {time.perf_counter() - started:.1f} s")
+    return notebook
+
+
+def text_outputs(notebook: nbformat.NotebookNode) -> str:
+    parts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                parts.append(output["text"])
+            elif "text/plain" in output.get("data", {}):
+                parts.append(output["data"]["text/plain"])
+    return "".join(parts)
+
+
+def test_the_course_is_complete():
+    numbers = [p.name[:2] for p in LESSONS]
+    assert numbers == [f"{i:02d}" for i in range(1, 9)], numbers
+    assert [p.name for p in EXERCISES] == [p.name for p in SOLUTIONS]
+    assert {p.name[:2] for p in SOLUTIONS} == set(numbers)
+    for path in [*LESSONS, *EXERCISES, *SOLUTIONS]:
+        assert requirement(path) in KNOWN
+
+
+def _comparable(notebook: nbformat.NotebookNode) -> dict:
+    """What a notebook says, without the random cell ids jupytext gives new cells and the
+    jupytext version the script's header records."""
+    metadata = json.loads(json.dumps(notebook.metadata))
+    metadata.get("jupytext", {}).pop("text_representation", None)
+    return {
+        "metadata": metadata,
+        "cells": [(c.cell_type, c.source, c.metadata) for c in notebook.cells],
+    }
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=[p.stem for p in LESSONS])
+def test_notebook_is_the_script_regenerated(path: Path):
+    """`jupytext --sync tutorials/NN_*.py` was run after the last edit of the script."""
+    notebook = path.with_suffix(".ipynb")
+    fix = f"run `jupytext --sync tutorials/{path.name}`"
+    assert notebook.exists(), f"missing {notebook.name}: {fix}"
+    saved = nbformat.read(notebook, as_version=4)
+    nbformat.validate(saved)
+    assert _comparable(saved) == _comparable(jupytext.read(path)), f"{notebook.name} drifted: {fix}"
+    assert all(not c.get("outputs") and not c.get("execution_count") for c in saved.cells), (
+        f"{notebook.name} has outputs: commit notebooks output-free ({fix})"
+    )
+
+
+@pytest.mark.parametrize("path", cases(LESSONS))
+def test_lesson_runs(path: Path):
+    notebook = execute(path)
+    if path.name.startswith("01_"):
+        lines = text_outputs(notebook).splitlines()
+        for line in ETL_OUTPUT:
+            assert line in lines, f"lesson 1 did not print {line!r}"
+        start = lines.index(ETL_OUTPUT[0])
+        assert lines[start : start + 4] == ETL_OUTPUT
+
+
+@pytest.mark.parametrize("path", cases(SOLUTIONS))
+def test_solution_runs(path: Path):
+    execute(path)
+
+
+@pytest.mark.parametrize("path", cases(EXERCISES))
+def test_exercise_runs_unsolved(path: Path):
+    """The starting point runs too: the learner's first run prints what is left to do."""
+    notebook = execute(path)
+    assert "TODO" in text_outputs(notebook), f"{path.name} should say what is left to do"

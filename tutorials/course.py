@@ -1,0 +1,62 @@
+"""Small helpers the lessons share: where the project is, a fast config, engine checks.
+
+Kept tiny on purpose: everything else a lesson uses is the project's own API (`mlpipeline`,
+`mock_impl`, `airflow_impl`, `prefect_impl`), imported in the lesson where you can read it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlpipeline
+from mlpipeline import engines
+from mlpipeline.config import PipelineConfig, load_config
+
+ROOT = Path(mlpipeline.__file__).resolve().parents[1]  # the repository (editable install)
+CONFIG = ROOT / "configs" / "seattle_weather.toml"
+DATA = ROOT / "data" / "seattle-weather.csv"
+
+# The default config tunes six candidates with four folds; lessons use two candidates and three
+# folds (the same small grid as the tests), and retry without waiting unless a lesson says so.
+SMALL: dict[str, Any] = {
+    "tuning.grid": {"max_depth": [2, 3], "learning_rate": [0.1], "n_estimators": [40]},
+    "tuning.cv_folds": 3,
+    "orchestration.retry_delay_seconds": 0.0,
+    "orchestration.retry_jitter": 0.0,
+}
+
+
+def workdir(lesson: str) -> Path:
+    """A fresh temporary directory for a lesson's outputs: the repository stays clean."""
+    return Path(tempfile.mkdtemp(prefix=f"{lesson}-"))
+
+
+def small_config(work: Path, overrides: dict[str, Any] | None = None) -> PipelineConfig:
+    """The default config with every output under `work`, the small grid and `overrides`
+    (dotted keys, as in ``python -m mlpipeline run --set KEY=VALUE``)."""
+    values: dict[str, Any] = {
+        "paths.registry": str(work / "registry"),
+        "paths.artifacts": str(work / "runs"),
+        "paths.cache": str(work / "cache"),
+        "alerts.log": str(work / "alerts.jsonl"),
+        **SMALL,
+        **(overrides or {}),
+    }
+    return load_config(CONFIG, values)
+
+
+NAMES = {"mock": "The mock engine", "airflow": "Airflow", "prefect": "Prefect"}
+
+
+def engine_ready(name: str) -> bool:
+    """True if `name` can run here; otherwise print one line saying where it can."""
+    if engines.is_available(name):
+        return True
+    env = engines.ENGINES[name].tox_env
+    print(
+        f"{NAMES[name]} is not installed in this environment: "
+        f"run `tox -e {env}` to execute this section"
+    )
+    return False

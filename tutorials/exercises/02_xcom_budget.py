@@ -1,0 +1,42 @@
+# %% [markdown]
+# # Exercise 2: an XCom budget
+#
+# Every XCom is a row in Airflow's metadata database. Write `xcom_bytes(dag_id, run_id)`: the
+# total size (the length of the stored JSON text) of the XComs each task pushed in one run, as
+# `{task_id: bytes}`. Then run the classic random-forest DAG and find the task that pushes the
+# most. A CI check built on this function could fail any DAG whose tasks push more than, say,
+# 1 KB each.
+#
+# Hint: `XComModel.get_many(run_id=..., dag_ids=...)` selects the rows; run it in
+# `create_session()` (see lesson 2). Run this file as it is first: it prints what is left to
+# do. The solution is in `../solutions/02_xcom_budget.py`.
+
+# %%
+# requires: airflow
+import tempfile
+from pathlib import Path
+
+from airflow_impl import runner
+
+runner.prepare(Path(tempfile.mkdtemp(prefix="exercise02-")) / "airflow-home")
+
+
+def xcom_bytes(dag_id: str, run_id: str) -> dict[str, int]:
+    return {}  # TODO
+
+
+# %%
+def check() -> bool:
+    dag_run = runner.load_dag("classic_random_forest").test()
+    sizes = xcom_bytes("classic_random_forest", dag_run.run_id)
+    if not sizes:
+        print("TODO: xcom_bytes returns nothing yet")
+        return False
+    assert set(sizes) == {"load_data", "train_model", "evaluate_model"}, sizes
+    biggest = max(sizes, key=sizes.get)
+    assert biggest == "load_data" and sizes["load_data"] > 1024, sizes
+    print(f"solved: {sizes}; over a 1 KB budget: {[t for t, b in sizes.items() if b > 1024]}")
+    return True
+
+
+check()

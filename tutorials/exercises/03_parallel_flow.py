@@ -1,0 +1,71 @@
+# %% [markdown]
+# # Exercise 3: a parallel, retrying Prefect flow
+#
+# `fetch_temperature` asks a slow service (0.3 s per call) for a city's temperature, and the
+# service drops the first request for Oslo. `mean_temperature` averages five cities.
+#
+# 1. Make the flow fetch the cities in parallel with `.map` (it should take well under the
+#    1.5 s of five calls in a row).
+# 2. Give the task two retries, without delay, so that Oslo's dropped request is retried.
+#
+# Run this file as it is first: it prints what is left to do. The solution is in
+# `../solutions/03_parallel_flow.py`.
+
+# %%
+# requires: prefect
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="exercise03-"))
+os.environ.setdefault("PREFECT_SERVER_DATABASE_CONNECTION_URL", "sqlite+aiosqlite:///:memory:")
+os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+
+from prefect import flow, task  # noqa: E402 - after the settings above
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings  # noqa: E402
+
+CITIES = {"Oslo": 4.5, "Lima": 19.0, "Pune": 27.5, "Perth": 18.5, "Quebec": 4.0}
+calls: list[str] = []
+
+
+@task  # TODO 2: retries
+def fetch_temperature(city: str) -> float:
+    calls.append(city)
+    time.sleep(0.3)
+    if city == "Oslo" and calls.count("Oslo") == 1:
+        raise ConnectionError("Oslo: connection reset")
+    return CITIES[city]
+
+
+@flow
+def mean_temperature(cities: list[str]) -> float:
+    temperatures = [fetch_temperature(city) for city in cities]  # TODO 1: .map
+    return sum(temperatures) / len(temperatures)
+
+
+# %%
+def check() -> bool:
+    calls.clear()
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        mean_temperature(["Lima"])  # starts Prefect's server: not part of the timing
+        calls.clear()
+        started = time.perf_counter()
+        try:
+            mean = mean_temperature(list(CITIES))
+        except ConnectionError as error:
+            print(f"TODO: the flow failed ({error}): retry the dropped request")
+            return False
+        seconds = time.perf_counter() - started
+    assert mean == sum(CITIES.values()) / len(CITIES)
+    assert calls.count("Oslo") == 2, calls
+    if seconds > 1.5:  # five calls in a row, plus the retry, take at least 1.8 s
+        print(f"TODO: {seconds:.1f} s for five 0.3 s calls: run them in parallel with .map")
+        return False
+    print(f"solved: mean {mean:.1f} degrees in {seconds:.2f} s, Oslo asked twice")
+    return True
+
+
+check()
