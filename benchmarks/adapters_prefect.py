@@ -18,6 +18,7 @@ records arrive asynchronously; only `pipeline` does (it returns the runner's ful
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
+from prefect.events.worker import EventsWorker
+from prefect.logging.handlers import APILogWorker
 from prefect.runtime import task_run
 from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import (
@@ -124,7 +127,9 @@ class PrefectAdapter:
     def _updates(self) -> dict[Any, Any]:
         tuned = self.variant == "tuned"
         database = (
-            "sqlite+aiosqlite:///:memory:" if tuned else f"sqlite+aiosqlite:///{self.home}/prefect.db"
+            "sqlite+aiosqlite:///:memory:"
+            if tuned
+            else f"sqlite+aiosqlite:///{self.home}/prefect.db"
         )
         updates: dict[Any, Any] = {
             PREFECT_HOME: str(self.home),
@@ -161,6 +166,12 @@ class PrefectAdapter:
 
     def stop(self) -> None:
         if self.server is not None:
+            # Flush the queued logs and events to the server while it is up, as
+            # prefect_test_harness does: at exit they would wait forever for a stopped server.
+            with self._settings():
+                with contextlib.suppress(RuntimeError):  # never started: nothing queued
+                    APILogWorker.instance().drain()
+                EventsWorker.drain_all()
             self.server.stop()
             self.server = None
         if self._own_home and self.home is not None:

@@ -63,6 +63,15 @@ def test_cache_warm(benchmark, adapter, tmp_path_factory):
     )
 
 
+def busy_seconds(timings: list[dict]) -> float:
+    """Seconds during which at least one step ran: overlapping (mapped) runs count once."""
+    total, covered = 0.0, float("-inf")
+    for start, end in sorted((t["start"], t["start"] + t["seconds"]) for t in timings):
+        total += max(0.0, end - max(start, covered))
+        covered = max(covered, end)
+    return total
+
+
 def test_end_to_end(benchmark, adapter, tmp_path_factory):
     """Cache off, fresh outputs every round; the steps time themselves (timings.jsonl)."""
     inside: list[float] = []
@@ -76,8 +85,9 @@ def test_end_to_end(benchmark, adapter, tmp_path_factory):
         assert result.ok, result.error
         assert result.model_sha256 and result.registration["version"] == 1
         timings = artifacts.read_jsonl(Path(result.run_dir) / TIMINGS)
-        assert sorted(t["step"] for t in timings) == sorted(STEPS)
-        inside.append(sum(t["seconds"] for t in timings))
+        # One line per step run: a mapped step (Prefect's tune_model) has one per candidate.
+        assert {t["step"] for t in timings} == set(STEPS)
+        inside.append(busy_seconds(timings))
         benchmark.extra_info["model_sha256"] = result.model_sha256
 
     benchmark.pedantic(

@@ -56,7 +56,7 @@ def run_pipeline(cfg: PipelineConfig, *, run_id: str, heartbeat: bool = False) -
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from prefect_impl import task_runs
-    from prefect_impl.flow import FAILURES, RUN_LOG, ml_pipeline, log_location
+    from prefect_impl.flow import FAILURES, RUN_LOG, log_location, ml_pipeline
 
     run_dir = Path(cfg.paths.artifacts) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +69,9 @@ def run_pipeline(cfg: PipelineConfig, *, run_id: str, heartbeat: bool = False) -
         flow_run_id = state.state_details.flow_run_id
         # _sync: under Jupyter (a running event loop) result() would return a coroutine.
         outputs = state.result(_sync=True) if state.is_completed() else {}
-        runs = task_runs.read_task_runs(flow_run_id, expected_task_runs(outputs, run_dir / FAILURES))
+        runs = task_runs.read_task_runs(
+            flow_run_id, expected_task_runs(outputs, run_dir / FAILURES)
+        )
     wall = time.perf_counter() - started
     tasks = task_runs.task_records(runs, flow_failed=not state.is_completed())
     failed = first_failure(tasks)

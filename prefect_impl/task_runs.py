@@ -105,9 +105,7 @@ def executed_edges(runs: list[TaskRun]) -> frozenset[tuple[str, str]]:
 
 def _error(run: TaskRun) -> str:
     # 'Task run encountered an exception InjectedFault: ...' -> 'InjectedFault: ...'
-    return (run.state.message or run.state.name).removeprefix(
-        "Task run encountered an exception "
-    )
+    return (run.state.message or run.state.name).removeprefix("Task run encountered an exception ")
 
 
 def _min_time(times: Any) -> float | None:

@@ -69,8 +69,9 @@ def test_rerun_changes_nothing(first_run, engine, engine_name):
     assert second.registration["registered"] is False
     assert "identical to production v0001" in second.registration["reason"]
     assert tree_digest(workdir / "registry") == before
-    # Engines document what a rerun reuses: the mock and Prefect serve every cacheable step
-    # from their cache; Airflow has no input cache and recomputes (same bytes, no new entry).
+    # Engines document what a rerun reuses (CACHES_RESULTS): the mock and Prefect serve every
+    # cacheable step from their cache; Airflow, which has no input cache, reuses the artifacts
+    # stored under the same key (its idiomatic substitute).
     hits = {t.name for t in second.tasks.values() if t.cache_hit}
     assert hits == (CACHEABLE if engine.CACHES_RESULTS else set())
     assert second.model_sha256 == first_run.model_sha256

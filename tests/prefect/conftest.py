@@ -45,10 +45,10 @@ def prefect_server():
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
-        # The runner turns the heartbeat off itself; flows called directly in tests need it too.
-        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-            yield
+    # The runner turns the heartbeat off itself; flows called directly in tests need it too.
+    no_heartbeat = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    with prefect_test_harness(server_startup_timeout=60), temporary_settings(updates=no_heartbeat):
+        yield
 
 
 @dataclass

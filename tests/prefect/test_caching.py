@@ -101,7 +101,9 @@ def edited_best_candidate(tmp_path: Path, body: str) -> Any:
 def test_an_edited_helper_reruns_the_step_that_calls_it(edit, make_config, monkeypatch, tmp_path):
     cfg = make_config()
     run_flow(cfg, "before")
-    monkeypatch.setattr(training, "best_candidate", edited_best_candidate(tmp_path, EDITED_HELPERS[edit]))
+    monkeypatch.setattr(
+        training, "best_candidate", edited_best_candidate(tmp_path, EDITED_HELPERS[edit])
+    )
     after = run_flow(cfg, "after")
     if edit == "same result":
         assert cached(after) == CACHEABLE - {"train_model"}
@@ -141,7 +143,9 @@ def test_prefect_task_source_alone_would_return_a_stale_result(make_config, monk
 
     first = train_with_both_keys(cfg, str(tmp_path / "run1"))
     assert [state for state, _ in first.values()] == ["Completed", "Completed"]
-    monkeypatch.setattr(training, "best_candidate", edited_best_candidate(tmp_path, EDITED_HELPERS["new result"]))
+    monkeypatch.setattr(
+        training, "best_candidate", edited_best_candidate(tmp_path, EDITED_HELPERS["new result"])
+    )
     second = train_with_both_keys(cfg, str(tmp_path / "run2"))
 
     def best(model_dir: str) -> int:
@@ -267,7 +271,9 @@ def test_other_tampered_records_are_misses(tampering, make_config):
     assert store.exists(key) and store.read(key).result == first.state.result()["split_data"]
 
     change, reason = TAMPERINGS[tampering]
-    record, payload = change(json.loads((records / key).read_bytes()), json.loads((results / key).read_bytes()))
+    record, payload = change(
+        json.loads((records / key).read_bytes()), json.loads((results / key).read_bytes())
+    )
     (records / key).write_text(json.dumps(record))
     (results / key).write_text(json.dumps(payload))
     assert not store.exists(key)
