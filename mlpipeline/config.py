@@ -4,8 +4,8 @@ Every section is a frozen (pydantic) dataclass. Unknown keys, wrong types and im
 are refused with a message naming the key. Relative paths are resolved against the directory of
 the TOML file, so a config works from any working directory.
 
-Each engine receives the config flattened (`to_params`: ``{"features_lags": [0, 1], ...}``), as
-Airflow `params` or Prefect flow parameters, and rebuilds it with `from_params`.
+Airflow receives it flattened as `params` (`to_params`: ``{"features_lags": [0, 1], ...}``) and
+rebuilds it with `from_params`; Prefect takes it whole as one typed flow parameter.
 """
 
 from __future__ import annotations

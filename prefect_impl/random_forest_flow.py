@@ -2,7 +2,8 @@
 forest, evaluate it, print the accuracy.
 
 Seeded (`SEED` in the split and the forest), so the printed accuracy is the same on every run.
-Run it with ``python -m prefect_impl.random_forest_flow``.
+Run it with ``python -m prefect_impl.random_forest_flow``: Prefect as shipped, so it starts a
+temporary server and logs at INFO on stderr (runner.py shows the quiet settings).
 
 What changed since the seed was written for Prefect 2:
 
