@@ -226,7 +226,7 @@ class PipelineConfig:
 
     # -- flat mapping onto engine parameters -------------------------------------------------
     def to_params(self) -> dict[str, Any]:
-        """Flatten to ``{"section_key": json_value}`` (Airflow params, Prefect parameters)."""
+        """Flatten to ``{"section_key": json_value}`` (Airflow params, CLI overrides)."""
         flat: dict[str, Any] = {}
         for section in SECTIONS:
             value = getattr(self, section)

@@ -114,13 +114,20 @@ def cross_validate(
             model.predict_proba(X.iloc[val_idx])[:, 1],
             cfg.training.decision_threshold,
         )
-        scores.append(math.nan if s is None else s)
+        if s is None:  # ROC AUC is undefined on a fold holding one class
+            raise DataError(
+                f"a CV validation fold holds a single class, so tuning.metric = "
+                f"{cfg.tuning.metric!r} is undefined; use fewer folds (tuning.cv_folds), "
+                "more data, or another metric",
+                where="tune_model",
+            )
+        scores.append(s)
     return {
         "params": params,
         "metric": cfg.tuning.metric,
         "fold_scores": scores,
-        "mean": float(np.nanmean(scores)),
-        "std": float(np.nanstd(scores)),
+        "mean": float(np.mean(scores)),
+        "std": float(np.std(scores)),
     }
 
 

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -33,6 +34,9 @@ from mlpipeline.runs import FAILED, NOT_RUN, SUCCESS, UPSTREAM_FAILED, TaskRecor
 
 if TYPE_CHECKING:
     from mlpipeline.caching import ResultCache
+
+
+log = logging.getLogger("mock_impl")
 
 
 class DAGError(ValueError):
@@ -164,7 +168,10 @@ class DAG:
                     break  # nothing ready and nothing running: done, or blocked by a failure
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    self._finish(sorter, run, running.pop(future))
+                    running.pop(future)
+                    # .result() re-raises the engine's own errors (a cache key that cannot be
+                    # computed, say): they must stop the run loudly, not vanish with the thread.
+                    self._finish(sorter, run, future.result())
         for record in run.tasks.values():
             if record.state == NOT_RUN:
                 record.state = UPSTREAM_FAILED
@@ -211,7 +218,10 @@ class DAG:
             run.results[task.name] = value
             record.state, record.end = SUCCESS, time.time()
             if key:
-                self.cache.put(task.name, key, value)
+                try:
+                    self.cache.put(task.name, key, value)
+                except (TypeError, ValueError, OSError) as exc:  # the task itself succeeded
+                    log.warning("%s: result not cached (%s)", task.name, exc)
             self.on_event(task.name, "done")
             return task.name
 

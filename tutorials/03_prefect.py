@@ -33,6 +33,7 @@
 
 # %%
 # requires: prefect
+import json
 import os
 import random
 import time
@@ -120,7 +121,7 @@ with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         print(f"{label:<20} {values} in {time.perf_counter() - started:.2f} s")
 
 # %% [markdown]
-# ## 4. States
+# ## 4. States and results
 #
 # A flow call returns its result, or raises if it failed. With `return_state=True` it returns
 # the final **state** instead, which never raises: the project's runner uses it so that a failed
@@ -143,6 +144,31 @@ try:
     squares("many")
 except Exception as error:  # Prefect's ParameterTypeError
     print(f"{type(error).__name__}: {str(error).splitlines()[0]}")
+
+# %% [markdown]
+# A task's **result** is its return value. It stays in memory unless it is *persisted*: written
+# to result storage with a serializer, which caching needs (lesson 5) and which lets a retried
+# flow reuse finished tasks. Prefect's default serializer is pickle; loading a pickle runs code,
+# so the project persists JSON only, and only paths (never data frames). You will see one record,
+# written with the JSON serializer, holding the value `81`.
+
+
+# %%
+@task(persist_result=True, result_storage=work / "results", result_serializer="json")
+def persisted_square(x: int) -> int:
+    return x * x
+
+
+@flow
+def one_square(x: int) -> int:
+    return persisted_square(x)
+
+
+print("returned:", one_square(9))
+for stored in sorted((work / "results").iterdir()):
+    record = json.loads(stored.read_text())
+    serializer = record["metadata"]["serializer"]["type"]
+    print(f"{stored.name[:12]}...: serializer {serializer}, result {record['result']}")
 
 # %% [markdown]
 # ## 5. The seed tutorial's example, updated for Prefect 3
@@ -220,6 +246,7 @@ for run in sorted(runs, key=lambda r: r.start_time):
 # - Direct calls run one after the other; `.submit` and `.map` run on the task runner (a thread
 #   pool by default); `SequentialTaskRunner` is gone in Prefect 3.
 # - `return_state=True` gives the final state instead of raising; parameters are validated.
+# - Results stay in memory unless persisted (caching needs it); persist JSON, never pickle.
 # - Settings are read at import: set them first (home, database, logging).
 #
 # ## Practice questions

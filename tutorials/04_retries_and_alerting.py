@@ -267,8 +267,9 @@ if airflow_ok:
 # %% [markdown]
 # ## 6. The same faults under Prefect
 #
-# `prefect_impl` gives each `@task` `retries`, `retry_delay_seconds` (an `exponential_backoff`
-# series), `retry_jitter_factor` and a `retry_condition_fn` that refuses to retry bad data.
+# `prefect_impl` gives each `@task` `retries`, `retry_delay_seconds` (the list of waits,
+# computed as above and capped), `retry_jitter_factor` and a `retry_condition_fn` that refuses
+# to retry bad data.
 # Prefect counts attempts in the task run's `run_count`, and its state history shows each one
 # (`Running`, `Retrying`, ..., `Completed`).
 #

@@ -155,14 +155,20 @@ show(fig, "overhead_per_task")
 # split is noisy: a slow round can even make the slope negative. The full run fits N = 1, 10,
 # 50 and 100 over five rounds; quote those numbers (section 8), not these.
 
+
 # %%
+def print_costs(overhead_rows: list[dict]) -> None:
+    for row in overhead_rows:
+        print(
+            f"{row['label']:<18} fixed {row['fixed_ms']:9.3f} ms/run "
+            f"{row['slope_ms']:8.3f} ms/task   (chains of {row['n']} tasks)"
+        )
+
+
 fig = Figure(figsize=(10, 4))
 plotting.plot_cost_breakdown(fig.subplots(1, 2), engines_only)
 show(fig, "cost_breakdown")
-for row in engines_only:
-    print(
-        f"{row['label']:<18} fixed {row['fixed_ms']:9.3f} ms/run   {row['slope_ms']:8.3f} ms/task"
-    )
+print_costs(engines_only)
 
 # %% [markdown]
 # ## 5. What overhead means for *your* pipeline
@@ -245,13 +251,8 @@ for row in tables["end_to_end"]:
 
 # %%
 full = course.ROOT / "docs" / "benchmarks" / "summary.json"
-if full.exists():
-    committed = json.loads(full.read_text())
-    for row in committed["overhead"]:
-        print(
-            f"{row['label']:<18} fixed {row['fixed_ms']:9.3f} ms/run   "
-            f"{row['slope_ms']:8.3f} ms/task   (chains of {row['n']})"
-        )
+if full.exists():  # the same tables as `summarise` returns, for the full run
+    print_costs(json.loads(full.read_text())["overhead"])
 else:
     print(f"{full.relative_to(course.ROOT)} is not in this checkout: run `tox run -m bench`")
 
@@ -261,10 +262,11 @@ else:
 # - **The mock engine** (or plain function calls): tens of microseconds per task and no set-up.
 #   Right for tests, notebooks and teaching, and for pipelines that run inside one process. It
 #   has no scheduler, no UI and no history across runs.
-# - **Airflow**: the largest per-task and cold-start costs here (a database write per state
-#   change; `dag.test()` starts an in-process API on its first run), but a scheduler, a UI,
-#   backfills over logical dates, and a large ecosystem of operators. It fits scheduled batch
-#   pipelines whose tasks take seconds to hours, where 0.1 s per task is noise.
+# - **Airflow**: the largest per-task cost of the three (database writes at every state
+#   change) and seconds of start-up (`dag.test()` starts an in-process API on its first run),
+#   but a scheduler, a UI, backfills over logical dates, and a large ecosystem of operators. It
+#   fits scheduled batch pipelines whose tasks take seconds to hours, where 0.1 s per task is
+#   noise.
 # - **Prefect**: a server to start (seconds, once per process), then lower per-task cost than
 #   Airflow, plain Python control flow, `.map` fan-out and input caching built in. It fits
 #   Python-first teams, dynamic pipelines and fan-out of many medium-sized tasks.

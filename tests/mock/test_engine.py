@@ -151,3 +151,23 @@ def test_cache_hit_skips_the_task_and_expires(tmp_path):
     assert not build().run().tasks["p"].cache_hit and len(calls) == 2
     time.sleep(0.05)
     assert not build(expiration=0.01).run().tasks["p"].cache_hit and len(calls) == 3
+
+
+def test_uncacheable_result_is_logged_and_the_task_still_succeeds(tmp_path, caplog):
+    dag = DAG("d", cache=ResultCache(tmp_path / "cache"))
+    dag.add_task("s", lambda: {1, 2}, cache_key=lambda kwargs: "k")  # a set is not JSON
+    run = dag.run()
+    assert run.tasks["s"].state == SUCCESS and run.results["s"] == {1, 2}
+    assert "s: result not cached" in caplog.text
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_engine_errors_are_raised_not_swallowed(tmp_path, workers):
+    def broken_key(kwargs):
+        raise RuntimeError("cannot compute the key")
+
+    dag = DAG("d", cache=ResultCache(tmp_path / "cache"), max_workers=workers)
+    dag.add_task("a", lambda: 1, cache_key=broken_key)
+    dag.add_task("b", lambda: 2, cache_key=broken_key)  # two ready tasks: the pool path
+    with pytest.raises(RuntimeError, match="cannot compute the key"):
+        dag.run()

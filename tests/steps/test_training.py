@@ -74,3 +74,12 @@ def test_evaluate_reports_metrics_and_majority_baseline(make_config):
     assert metrics["baseline_accuracy"] == pytest.approx((holdout[TARGET] == majority).mean())
     assert metrics["accuracy"] > metrics["baseline_accuracy"]
     assert 0 <= metrics["roc_auc"] <= 1
+
+
+def test_single_class_fold_is_a_clear_data_error(make_config):
+    from mlpipeline.errors import DataError
+
+    df = frame(200)
+    df.loc[100:, TARGET] = 0.0  # the late folds validate on one class only
+    with pytest.raises(DataError, match="single class, so tuning.metric = 'roc_auc' is undefined"):
+        training.cross_validate(df, {"max_depth": 2, "n_estimators": 5}, make_config())
