@@ -20,11 +20,8 @@ its end, and only code can turn it off (no environment value means None).
 
 from __future__ import annotations
 
-import logging
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from mlpipeline.config import PipelineConfig
@@ -62,7 +59,8 @@ def run_pipeline(cfg: PipelineConfig, *, run_id: str, heartbeat: bool = False) -
     run_dir.mkdir(parents=True, exist_ok=True)
     updates = {} if heartbeat else {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     started = time.perf_counter()
-    with logging_to(run_dir / RUN_LOG), prefect_logs_to(run_dir / RUN_LOG):
+    # The steps' log and Prefect's own records (failed tasks with their tracebacks) share a file.
+    with logging_to(run_dir / RUN_LOG), logging_to(run_dir / RUN_LOG, level=None, logger="prefect"):
         with temporary_settings(updates=updates):
             # return_state: a failed run is reported in the summary, not raised as a traceback.
             state = ml_pipeline(cfg, run_id, return_state=True)
@@ -100,20 +98,6 @@ def expected_task_runs(outputs: dict, failures: Path) -> int:
     failed = {f["step"] for f in artifacts.read_jsonl(failures)}
     last = max((STEPS.index(s) for s in failed), default=-1)
     return last + 1  # a failed mapped step: at least one of its runs
-
-
-@contextmanager
-def prefect_logs_to(path: Path) -> Iterator[None]:
-    """Prefect's own records (failed tasks with their tracebacks) in the run's log file too."""
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logger = logging.getLogger("prefect")
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        handler.close()
 
 
 def settings_used(cfg: PipelineConfig, heartbeat: bool) -> dict[str, object]:

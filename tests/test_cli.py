@@ -14,12 +14,14 @@ from tests.conftest import DEFAULT_CONFIG, ROOT
 
 
 def cli(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    """`python -m mlpipeline` as a user runs it: without this test session's engine settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PREFECT_"))}
     return subprocess.run(
         [sys.executable, "-m", "mlpipeline", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
-        env={**os.environ, "COLUMNS": "120"},
+        env={**env, "COLUMNS": "120"},
     )
 
 

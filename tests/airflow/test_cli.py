@@ -3,25 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 
-from tests.conftest import ROOT
 from tests.test_cli import cli, outputs
-
-
-def cli_fresh(*args: str) -> subprocess.CompletedProcess:
-    """As a user runs it: without this session's Airflow settings in the environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    return subprocess.run(
-        [sys.executable, "-m", "mlpipeline", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**env, "COLUMNS": "120"},
-    )
 
 
 def summary_shape(stdout: str) -> list[str]:
@@ -36,7 +20,7 @@ SMALL = ("--set=tuning.grid={max_depth=[2, 3], learning_rate=[0.1], n_estimators
 
 def test_the_cli_prints_the_mock_engines_summary(tmp_path):
     mock = cli("run", "--engine", "mock", *SMALL, *outputs(tmp_path / "mock"))
-    done = cli_fresh("run", "--engine", "airflow", *SMALL, *outputs(tmp_path / "airflow"))
+    done = cli("run", "--engine", "airflow", *SMALL, *outputs(tmp_path / "airflow"))
     assert (mock.returncode, done.returncode) == (0, 0), done.stderr[-3000:]
     assert re.search(r"airflow run airflow-\S+", done.stdout)
     table = [line for line in done.stdout.splitlines() if "attempts" in line]

@@ -7,26 +7,10 @@ import pytest
 pytest.importorskip("prefect", reason="Prefect is not installed here (run: tox -e prefect)")
 
 import json
-import os
-import subprocess
-import sys
 
 from mlpipeline.graph import STEPS
 from prefect_impl.random_forest_flow import random_forest_flow
-from tests.conftest import ROOT
-from tests.test_cli import outputs
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    """`python -m mlpipeline` as a user runs it: no Prefect settings from this test session."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    return subprocess.run(
-        [sys.executable, "-m", "mlpipeline", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**env, "COLUMNS": "120"},
-    )
+from tests.test_cli import cli, outputs
 
 
 def test_cli_run_prints_the_summary_and_nothing_else(tmp_path):
