@@ -77,24 +77,31 @@ def plot_overhead_per_task(ax: Axes, rows: Sequence[dict[str, Any]]) -> Axes:
     return ax
 
 
-def _bars(ax: Axes, rows: Sequence[dict[str, Any]], key: str, fmt: str = "{:.3g}") -> Axes:
+def _number(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def _bars(ax: Axes, rows: Sequence[dict[str, Any]], key: str) -> Axes:
     labels = [row["label"] for row in rows]
     values = [row[key] for row in rows]
     bars = ax.bar(labels, values, color=[_color(r) for r in rows])
     for bar, row in zip(bars, rows, strict=True):
         if row.get("variant") == "tuned":
             bar.set_hatch("//")
-    ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=4)
-    ax.tick_params(axis="x", rotation=15)
+    ax.bar_label(bars, labels=[_number(v) for v in values], padding=4)
+    ax.margins(y=0.1)  # room for the labels above the tallest bar
+    ax.tick_params(axis="x", rotation=25)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
     return ax
 
 
 def plot_cost_breakdown(axes: Sequence[Axes], rows: Sequence[dict[str, Any]]) -> Sequence[Axes]:
-    """Two panels from the fit time = fixed + per_task * N: the fixed cost per run and the
-    cost per task."""
+    """Two panels: the fixed cost per run (a one-task run) and the cost per task (the slope of
+    time against N)."""
     fixed, per_task = axes
     _bars(fixed, rows, "fixed_ms")
-    fixed.set(ylabel="ms per run", title="Fixed cost per run")
+    fixed.set(ylabel="ms per run", title="Fixed cost per run (1 task)")
     _bars(per_task, rows, "slope_ms")
     per_task.set(ylabel="ms per task", title="Cost per task")
     return axes
