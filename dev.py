@@ -63,20 +63,12 @@ def main(argv: list[str]) -> int:
         parser = argparse.ArgumentParser(prog="dev.py run", add_help=False)
         parser.add_argument("--engine", default="mock", choices=list(LOCKS))
         known, rest = parser.parse_known_args(rest)
-        return tox(
-            "exec",
-            "-q",
-            "-e",
-            known.engine,
-            "--",
-            "python",
-            "-m",
-            "mlpipeline",
-            "run",
-            "--engine",
-            known.engine,
-            *rest,
-        )
+        # `tox exec` does not install the project: build the environment first (no tests).
+        built = tox("run", "-qq", "-e", known.engine, "--notest")
+        if built:
+            return built
+        run = ["python", "-m", "mlpipeline", "run", "--engine", known.engine, *rest]
+        return tox("exec", "-qq", "-e", known.engine, "--", *run)
     if command == "lock":
         tools()
         for name, extras in LOCKS.items():
