@@ -1,8 +1,8 @@
 """Command line: ``python -m mlpipeline run --engine mock [--config FILE] [--set KEY=VALUE]``.
 
 Prints a live progress display, then the run summary. Exit codes: 0 success, 1 the pipeline
-failed (the summary says where; the alert was sent), 2 bad input (config, engine, data path).
-Tracebacks only with --debug.
+failed, bad data included (the summary says where; the alert was sent), 2 a bad config or an
+engine that is not installed. Tracebacks only with --debug.
 """
 
 from __future__ import annotations
