@@ -76,7 +76,8 @@ class RunResult:
 
     @property
     def model_sha256(self) -> str | None:
-        return self.model["sha256"] if self.model else None
+        model = self.model  # one read of model.json
+        return model["sha256"] if model else None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
