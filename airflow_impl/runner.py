@@ -15,17 +15,18 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from airflow_impl import CONFIG_ENV, FAILURES, REUSED, RUN_ID_PARAM, RUN_LOG
-from mlpipeline import artifacts
-from mlpipeline.config import PipelineConfig
-from mlpipeline.graph import STEPS
+from airflow_impl import CONFIG_ENV, RUN_ID_PARAM
+from mlpipeline import artifacts, pipelines
 from mlpipeline.runs import (
     FAILED,
+    FAILURES,
     NOT_RUN,
+    REUSED,
+    RUN_LOG,
     SUCCESS,
     UPSTREAM_FAILED,
     RunResult,
@@ -38,7 +39,6 @@ ENGINE = "airflow"
 # (code, config, inputs) matches a stored entry returns the stored artifact instead of running.
 CACHES_RESULTS = True
 DAGS = Path(__file__).resolve().parent / "dags"
-DAG_ID = "ml_pipeline"
 _STATES = {"success": SUCCESS, "failed": FAILED, "upstream_failed": UPSTREAM_FAILED}
 
 _home: Path | None = None
@@ -73,7 +73,7 @@ def dags_folder() -> Path:
     return Path(settings.DAGS_FOLDER)
 
 
-def load_dag(name: str = DAG_ID):
+def load_dag(name: str):
     """A fresh DAG object from the dags folder: Param values leak between runs of one object,
     and dag.test() refuses a DAG that is not in that folder."""
     from airflow.dag_processing.dagbag import DagBag
@@ -97,26 +97,25 @@ def environ(name: str, value: str) -> Iterator[None]:
             os.environ[name] = previous
 
 
-def run_pipeline(
-    cfg: PipelineConfig, *, run_id: str, logical_date: datetime | None = None
-) -> RunResult:
+def run_pipeline(cfg: Any, *, run_id: str, logical_date: datetime | None = None) -> RunResult:
     """One run of the DAG with this config; `logical_date` (default: now) sets the data window."""
+    pipeline = pipelines.for_config(cfg)
     home = prepare(Path(cfg.paths.artifacts).parent / "airflow-home")
     run_dir = Path(cfg.paths.artifacts) / run_id
     params = cfg.to_params()
     # The DAG file reads its defaults at parse time, its retry policy included: from this config.
     params_file = artifacts.write_json(run_dir / "params.json", params)
     with environ(CONFIG_ENV, str(params_file)):
-        dag = load_dag()
+        dag = load_dag(pipeline.dag_id)
         started = time.perf_counter()
         # Never None: dag.test(logical_date=None) clears the task instances of every earlier run.
         dag_run = dag.test(
-            logical_date=logical_date or datetime.now(timezone.utc),
+            logical_date=logical_date or datetime.now(UTC),
             run_conf={**params, RUN_ID_PARAM: run_id},
         )
         wall = time.perf_counter() - started
-    tasks, outputs = task_records(DAG_ID, dag_run.run_id, run_dir)
-    failed = first_failure(tasks)
+    tasks, outputs = task_records(pipeline.dag_id, dag_run.run_id, run_dir, pipeline.order)
+    failed = first_failure(tasks, pipeline.order)
     return RunResult(
         engine=ENGINE,
         run_id=run_id,
@@ -136,13 +135,19 @@ def run_pipeline(
             "logging_level": os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"],
             "cache": "artifact reuse" if cfg.cache.enabled else "off",
         },
+        pipeline=pipeline.name,
     )
 
 
 def task_records(
-    dag_id: str, airflow_run_id: str, run_dir: Path
+    dag_id: str, airflow_run_id: str, run_dir: Path, order: tuple[str, ...]
 ) -> tuple[dict[str, TaskRecord], dict[str, Any]]:
-    """Per task: state, attempts (try_number), times, reuse and error; and the XCom values."""
+    """Per task: state, attempts (try_number), times, reuse and error; and the XCom values.
+
+    A mapped task (one instance per map index) is one record, as in the other engines: it
+    succeeded if every instance did, its attempts are the most any instance took, and its
+    output is the list of the instances' outputs in index order.
+    """
     from airflow.models import TaskInstance
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
@@ -156,20 +161,34 @@ def task_records(
                 TaskInstance.dag_id == dag_id, TaskInstance.run_id == airflow_run_id
             )
         ).all()
-        tasks = {
-            ti.task_id: TaskRecord(
-                name=ti.task_id,
-                state=_STATES.get(str(ti.state), NOT_RUN),
-                attempts=ti.try_number,
-                start=ti.start_date.timestamp() if ti.start_date else None,
-                end=ti.end_date.timestamp() if ti.end_date else None,
-                cache_hit=ti.task_id in reused,
-                error=errors.get(ti.task_id),
-            )
-            for ti in tis
-        }
+        by_task: dict[str, list] = {}
+        for ti in sorted(tis, key=lambda ti: ti.map_index):
+            by_task.setdefault(ti.task_id, []).append(ti)
+        tasks = {name: _record(name, group, reused, errors) for name, group in by_task.items()}
         rows = XComModel.get_many(run_id=airflow_run_id, dag_ids=dag_id, key="return_value")
-        outputs = {x.task_id: XComModel.deserialize_value(x) for x in session.scalars(rows)}
-    order = {name: i for i, name in enumerate(STEPS)}
-    tasks = dict(sorted(tasks.items(), key=lambda item: order.get(item[0], len(order))))
+        outputs: dict[str, Any] = {}
+        for x in sorted(session.scalars(rows), key=lambda x: x.map_index):
+            value = XComModel.deserialize_value(x)
+            if x.map_index >= 0:
+                outputs.setdefault(x.task_id, []).append(value)
+            else:
+                outputs[x.task_id] = value
+    rank = {name: i for i, name in enumerate(order)}
+    tasks = dict(sorted(tasks.items(), key=lambda item: rank.get(item[0], len(rank))))
     return tasks, outputs
+
+
+def _record(name: str, tis: list, reused: set[str], errors: dict[str, str]) -> TaskRecord:
+    states = [_STATES.get(str(ti.state), NOT_RUN) for ti in tis]
+    state = next((s for s in (FAILED, UPSTREAM_FAILED, NOT_RUN) if s in states), SUCCESS)
+    starts = [ti.start_date.timestamp() for ti in tis if ti.start_date]
+    ends = [ti.end_date.timestamp() for ti in tis if ti.end_date]
+    return TaskRecord(
+        name=name,
+        state=state,
+        attempts=max(ti.try_number for ti in tis),
+        start=min(starts, default=None),
+        end=max(ends, default=None),
+        cache_hit=name in reused,
+        error=errors.get(name),
+    )

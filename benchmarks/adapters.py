@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from mlpipeline import faults
+from mlpipeline import engines, faults
 from mlpipeline.config import PipelineConfig
 from mlpipeline.errors import InjectedFault
 from mlpipeline.runs import SUCCESS, RunResult, TaskRecord
@@ -86,8 +86,8 @@ class DirectAdapter:
         raise AssertionError("unreachable: the last attempt succeeds")
 
     def pipeline(self, cfg: PipelineConfig, run_id: str) -> RunResult:
+        from mlpipeline.direct import run_steps
         from mlpipeline.graph import EDGES
-        from mlpipeline.plain import run_steps
 
         run_dir = Path(cfg.paths.artifacts) / run_id
         started = time.perf_counter()
@@ -164,23 +164,15 @@ class MockAdapter:
         return self._run(dag)
 
     def pipeline(self, cfg: PipelineConfig, run_id: str) -> RunResult:
-        from mock_impl.pipeline import run_pipeline
+        from mock_impl.runner import run_pipeline
 
         return run_pipeline(cfg, run_id=run_id)
 
 
-# engine -> the module and class of its adapter; the variants each engine is measured with.
-ADAPTERS = {
-    "direct": ("benchmarks.adapters", "DirectAdapter", ("default",)),
-    "mock": ("benchmarks.adapters", "MockAdapter", ("default",)),
-    "airflow": ("benchmarks.adapters_airflow", "AirflowAdapter", ("default", "tuned")),
-    "prefect": ("benchmarks.adapters_prefect", "PrefectAdapter", ("default", "tuned")),
-}
-
-
 def load(engine: str, variant: str = "default") -> Adapter:
-    module, cls, variants = ADAPTERS[engine]
-    if variant not in variants:
-        raise ValueError(f"{engine} has no variant {variant!r}; it has {variants}")
+    spec = engines.MEASURED[engine]
+    if variant not in spec.variants:
+        raise ValueError(f"{engine} has no variant {variant!r}; it has {spec.variants}")
+    module, cls = spec.adapter.split(":")
     adapter_cls = getattr(importlib.import_module(module), cls)
     return adapter_cls() if engine == "direct" else adapter_cls(variant)

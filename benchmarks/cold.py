@@ -12,22 +12,16 @@ import os
 import sys
 import time
 
-ENGINE_IMPORTS = {
-    "direct": "benchmarks.adapters",
-    "mock": "mock_impl.engine",
-    "airflow": "airflow.sdk",
-    "prefect": "prefect",
-}
-
-# Engines that read their home once, on import: point it at the fresh directory before that.
-HOME_VARIABLES = {"airflow": "AIRFLOW_HOME"}
+from mlpipeline.engines import MEASURED
 
 
 def main(engine: str, variant: str) -> None:
-    if engine in HOME_VARIABLES and os.environ.get("BENCH_COLD_HOME"):
-        os.environ[HOME_VARIABLES[engine]] = os.environ["BENCH_COLD_HOME"]
+    spec = MEASURED[engine]
+    # An engine that reads its home once, on import: point it at the fresh directory first.
+    if spec.home_variable and os.environ.get("BENCH_COLD_HOME"):
+        os.environ[spec.home_variable] = os.environ["BENCH_COLD_HOME"]
     t0 = time.perf_counter()
-    importlib.import_module(ENGINE_IMPORTS[engine])
+    importlib.import_module(spec.imports)
     from benchmarks import adapters
 
     adapter = adapters.load(engine, variant)

@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 import pytest
 
 from benchmarks import adapters, settings
+from mlpipeline import engines
 
 PACKAGES = (
     "apache-airflow",
@@ -29,7 +30,7 @@ PACKAGES = (
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "adapter" in metafunc.fixturenames:
-        keys = [(e, v) for e in settings.ENGINES for v in adapters.ADAPTERS[e][2]]
+        keys = [(e, v) for e in settings.ENGINES for v in engines.MEASURED[e].variants]
         engines_only = getattr(metafunc.function, "engines_only", False)
         if engines_only:
             keys = [k for k in keys if k[0] != "direct"]

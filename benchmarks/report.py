@@ -17,9 +17,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mlpipeline import artifacts, plotting  # noqa: E402
+from mlpipeline import artifacts, engines, plotting  # noqa: E402
 
-ENGINE_ORDER = ("direct", "mock", "airflow", "prefect")
+ENGINE_ORDER = tuple(engines.MEASURED)  # a new engine sorts after these
 
 
 def load(input_dir: Path) -> list[dict[str, Any]]:
@@ -36,7 +36,10 @@ def _entries(runs: list[dict[str, Any]]):
 
 
 def _key(info: dict[str, Any]) -> tuple[int, str]:
-    return ENGINE_ORDER.index(info["engine"]), info["variant"]
+    engine = info["engine"]
+    return (ENGINE_ORDER.index(engine) if engine in ENGINE_ORDER else len(ENGINE_ORDER)), info[
+        "variant"
+    ]
 
 
 def _label(info: dict[str, Any]) -> str:

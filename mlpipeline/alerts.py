@@ -9,13 +9,14 @@ from __future__ import annotations
 import smtplib
 import sys
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
 from mlpipeline import artifacts
 from mlpipeline.config import PipelineConfig
+from mlpipeline.runs import TaskRecord, first_failure
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Alert:
     step: str | None  # None when the run failed outside any step
     error: str
     log_location: str
-    time: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    time: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     def summary(self) -> str:
         return (
@@ -89,6 +90,30 @@ def notifier_for(cfg: PipelineConfig) -> Notifier:
             SmtpNotifier(cfg.alerts.smtp_host, cfg.alerts.smtp_port, cfg.alerts.email_to)
         )
     return Notifiers(*notifiers)
+
+
+def alert_failed_run(
+    cfg: PipelineConfig,
+    *,
+    engine: str,
+    run_id: str,
+    tasks: dict[str, TaskRecord],
+    order: tuple[str, ...],
+    log_location: str,
+    fallback: str = "the run failed",
+) -> Alert:
+    """The one alert of a failed run, naming the first step that failed (every engine's hook
+    calls this once: the mock's and Airflow's DAG callback, Prefect's flow on_failure)."""
+    failed = first_failure(tasks, order)
+    alert = Alert(
+        engine=engine,
+        run_id=run_id,
+        step=failed.name if failed else None,
+        error=failed.error if failed and failed.error else fallback,
+        log_location=log_location,
+    )
+    notifier_for(cfg).notify(alert)
+    return alert
 
 
 def read_alerts(path: str | Path) -> list[dict]:

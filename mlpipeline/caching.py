@@ -14,16 +14,15 @@ import inspect
 import json
 import time
 import types
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from mlpipeline import artifacts
-from mlpipeline.config import PipelineConfig
-from mlpipeline.graph import CONFIG_SECTIONS
+from mlpipeline.pipeline import Step
 
 _OWN_PACKAGES = ("mlpipeline",)
-_LIBRARIES = ("numpy", "pandas", "pyarrow", "scikit-learn", "xgboost-cpu")
+_LIBRARIES = ("numpy", "pandas", "pyarrow", "scikit-learn", "xgboost")
 
 
 def _own(obj: Any) -> bool:
@@ -79,21 +78,25 @@ def code_fingerprint(fn: Any) -> str:
 
 @functools.cache
 def library_versions() -> dict[str, str]:
-    return {name: version(name) for name in _LIBRARIES}
+    return {name: _version(name) for name in _LIBRARIES}
 
 
-def external_files(step: str, cfg: PipelineConfig) -> list[str]:
-    """Files a step reads that do not reach it as an input from another step."""
-    return [cfg.data.path] if step == "load_data" else []
+def _version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:  # xgboost ships as `xgboost-cpu` on Linux
+        return version(f"{name}-cpu")
 
 
-def step_cache_key(step: str, fn: Any, cfg: PipelineConfig, inputs: dict[str, Any]) -> str:
+def step_cache_key(step: Step, cfg: Any, inputs: dict[str, Any], index: int | None = None) -> str:
+    """Everything the step's declaration says its output depends on."""
     material = {
-        "step": step,
-        "code": code_fingerprint(fn),
-        "config": cfg.section_json(*CONFIG_SECTIONS[step]),
+        "step": step.name,
+        "index": index,
+        "code": code_fingerprint(step.fn),
+        "config": cfg.section_json(*step.reads),
         "inputs": {k: artifacts.content_fingerprint(v) for k, v in sorted(inputs.items())},
-        "files": [artifacts.content_fingerprint(p) for p in external_files(step, cfg)],
+        "files": [artifacts.content_fingerprint(p) for p in step.files(cfg)],
         "libraries": library_versions(),
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()

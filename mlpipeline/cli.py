@@ -1,4 +1,5 @@
-"""Command line: ``python -m mlpipeline run --engine mock [--config FILE] [--set KEY=VALUE]``.
+"""Command line: ``python -m mlpipeline run [--pipeline weather] [--engine mock] [--config FILE]
+[--set KEY=VALUE]``.
 
 Prints a live progress display, then the run summary. Exit codes: 0 success, 1 the pipeline
 failed, bad data included (the summary says where; the alert was sent), 2 a bad config or an
@@ -9,20 +10,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
-import tomllib
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from mlpipeline import artifacts, engines, progress, summary
+from mlpipeline import artifacts, engines, pipelines, progress, summary
 from mlpipeline.config import load_config
 from mlpipeline.errors import PipelineError
-from mlpipeline.graph import STEPS
 
-DEFAULT_CONFIG = Path("configs/seattle_weather.toml")
 _ICONS = {"pending": "·", "running": "▶", "done": "✔", "cached": "↺", "failed": "✘"}
 
 
@@ -42,8 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the whole pipeline once")
+    run.add_argument("--pipeline", default=pipelines.DEFAULT, choices=list(pipelines.PIPELINES))
     run.add_argument("--engine", default="mock", choices=list(engines.ENGINES))
-    run.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    run.add_argument("--config", type=Path, help="default: the pipeline's own config")
     run.add_argument(
         "--set",
         dest="overrides",
@@ -55,23 +55,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--run-id", help="default: <engine>-<UTC time>-<pid>")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub.add_parser("graph", help="print the task graph")
+    graph = sub.add_parser("graph", help="print a pipeline's steps: inputs, config, outputs")
+    graph.add_argument("--pipeline", default=pipelines.DEFAULT, choices=list(pipelines.PIPELINES))
     return parser
 
 
 def _progress_table(states: dict[str, str]) -> Table:
     table = Table.grid(padding=(0, 1))
-    for step in STEPS:
-        state = states[step]
+    for step, state in states.items():
         table.add_row(_ICONS.get(state, "?"), step, state)
     return table
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    cfg = load_config(args.config, dict(args.overrides))
+    pipeline = pipelines.get(args.pipeline)
+    config = args.config or pipeline.default_config
+    cfg = load_config(config, dict(args.overrides), config_type=pipeline.config_type)
     engine = engines.load(args.engine)
     run_id = args.run_id or artifacts.new_run_id(args.engine)
-    states = dict.fromkeys(STEPS, "pending")
+    states = dict.fromkeys(pipeline.order, "pending")
     with Live(
         _progress_table(states), console=console, transient=True, refresh_per_second=8
     ) as live:
@@ -92,10 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
     if args.command == "graph":
-        from mlpipeline.graph import GRAPH
-
-        for step in STEPS:
-            console.print(f"{step:<16} <- {', '.join(sorted(GRAPH[step])) or '(start)'}")
+        pipeline = pipelines.get(args.pipeline)
+        for step in pipeline.order:
+            ups = ", ".join(sorted(pipeline.graph[step])) or "(start)"
+            console.print(f"{step:<16} <- {ups}", highlight=False)
         return 0
     try:
         return run(args, console)

@@ -11,13 +11,14 @@ rebuilds it with `from_params`; Prefect takes it whole as one typed flow paramet
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
+import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import tomllib
 from pydantic import (
     ConfigDict,
     Field,
@@ -33,7 +34,6 @@ from pydantic import (
 from pydantic.dataclasses import dataclass
 
 from mlpipeline.errors import ConfigError
-from mlpipeline.graph import STEPS
 
 _STRICT = ConfigDict(extra="forbid")
 
@@ -127,6 +127,15 @@ class TuningConfig:
     cv_folds: Annotated[StrictInt, Field(ge=2, le=50)] = 4
     metric: Literal["roc_auc", "accuracy", "balanced_accuracy", "f1"] = "roc_auc"
 
+    def candidates(self) -> list[dict[str, Any]]:
+        """The grid expanded in a fixed order (keys sorted): candidate i is the same everywhere.
+        Here, not in `training`, so a DAG file can size its fan-out without importing XGBoost."""
+        keys = sorted(self.grid)
+        return [
+            dict(zip(keys, values, strict=True))
+            for values in itertools.product(*(self.grid[k] for k in keys))
+        ]
+
     @field_validator("grid")
     @classmethod
     def _known_hyperparameters(cls, grid: dict[str, list]) -> dict[str, list]:
@@ -184,6 +193,9 @@ class OrchestrationConfig:
     retry_max_delay_seconds: NonNegFloat = 30.0
     retry_jitter: Annotated[Number, Field(ge=0, le=1)] = 0.1
     task_timeout_seconds: Annotated[Number, Field(gt=0)] = 600.0
+    # Tasks at once: the mock engine's pool, Prefect's thread pool (one thread per XGBoost fit,
+    # training.n_jobs threads each). Airflow's dag.test() runs one task at a time.
+    max_workers: Annotated[StrictInt, Field(ge=1, le=64)] = 2
 
 
 @dataclass(frozen=True, config=_STRICT)
@@ -194,8 +206,55 @@ class AlertsConfig:
     smtp_port: Annotated[StrictInt, Field(ge=1, le=65535)] = 25
 
 
+class FlatParams:
+    """What every pipeline's config can do: flatten to engine parameters and back, and give a
+    canonical JSON of some sections (part of each step's cache key)."""
+
+    # Keys holding paths, with their defaults: resolved against the config file's directory.
+    PATH_KEYS: dict[tuple[str, str], str | None] = {}
+
+    @classmethod
+    def sections(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+
+    def to_params(self) -> dict[str, Any]:
+        """Flatten to ``{"section_key": json_value}`` (Airflow params, CLI overrides)."""
+        flat: dict[str, Any] = {}
+        for section in self.sections():
+            value = getattr(self, section)
+            if isinstance(value, dict):  # faults
+                flat[section] = dict(value)
+                continue
+            for key, v in dataclasses.asdict(value).items():
+                flat[f"{section}_{key}"] = _jsonable(v)
+        return flat
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> Any:
+        nested: dict[str, Any] = {}
+        sections = cls.sections()
+        for flat_key, value in params.items():
+            section = next(
+                (s for s in sections if flat_key == s or flat_key.startswith(s + "_")), None
+            )
+            if section is None:
+                raise ConfigError(f"unknown parameter {flat_key!r}")
+            if flat_key == section:
+                nested[section] = value
+            else:
+                nested.setdefault(section, {})[flat_key[len(section) + 1 :]] = value
+        return validate(nested, config_type=cls)
+
+    def section_json(self, *sections: str) -> str:
+        return json.dumps(
+            {s: _jsonable(dataclasses.asdict(getattr(self, s))) for s in sections}, sort_keys=True
+        )
+
+
 @dataclass(frozen=True, config=_STRICT)
-class PipelineConfig:
+class PipelineConfig(FlatParams):
+    """The weather pipeline's configuration (`configs/seattle_weather.toml`)."""
+
     data: DataConfig
     target: TargetConfig
     tuning: TuningConfig
@@ -214,8 +273,10 @@ class PipelineConfig:
     @classmethod
     def _known_steps(cls, v: dict[str, int]) -> dict[str, int]:
         for name in v:
-            if name not in STEPS:
-                raise ValueError(f"unknown step {name!r}; steps: {', '.join(STEPS)}")
+            from mlpipeline.steps import WEATHER  # the steps import this module
+
+            if name not in WEATHER.steps:
+                raise ValueError(f"unknown step {name!r}; steps: {', '.join(WEATHER.steps)}")
         return v
 
     @model_validator(mode="after")
@@ -224,50 +285,16 @@ class PipelineConfig:
             raise ValueError("data.feature_columns: must not include data.time_column")
         return self
 
-    # -- flat mapping onto engine parameters -------------------------------------------------
-    def to_params(self) -> dict[str, Any]:
-        """Flatten to ``{"section_key": json_value}`` (Airflow params, CLI overrides)."""
-        flat: dict[str, Any] = {}
-        for section in SECTIONS:
-            value = getattr(self, section)
-            if section == "faults":
-                flat["faults"] = dict(value)
-                continue
-            for key, v in dataclasses.asdict(value).items():
-                flat[f"{section}_{key}"] = _jsonable(v)
-        return flat
 
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> PipelineConfig:
-        nested: dict[str, Any] = {}
-        for flat_key, value in params.items():
-            section = next(
-                (s for s in SECTIONS if flat_key == s or flat_key.startswith(s + "_")), None
-            )
-            if section is None:
-                raise ConfigError(f"unknown parameter {flat_key!r}")
-            if section == "faults":
-                nested["faults"] = value
-            else:
-                nested.setdefault(section, {})[flat_key[len(section) + 1 :]] = value
-        return validate(nested)
-
-    def section_json(self, *sections: str) -> str:
-        """Canonical JSON of some sections: part of each step's cache key."""
-        return json.dumps(
-            {s: _jsonable(dataclasses.asdict(getattr(self, s))) for s in sections}, sort_keys=True
-        )
-
-
-SECTIONS = tuple(f.name for f in dataclasses.fields(PipelineConfig))
-# Keys holding paths, with their defaults: all are resolved against the config file's directory.
-_PATH_KEYS = {
-    ("data", "path"): None,
+SECTIONS = PipelineConfig.sections()
+# Keys holding paths in every pipeline's config, with their defaults.
+SHARED_PATH_KEYS: dict[tuple[str, str], str | None] = {
     ("paths", "registry"): PathsConfig.registry,
     ("paths", "artifacts"): PathsConfig.artifacts,
     ("paths", "cache"): PathsConfig.cache,
     ("alerts", "log"): AlertsConfig.log,
 }
+PipelineConfig.PATH_KEYS = {("data", "path"): None, **SHARED_PATH_KEYS}
 
 
 def _jsonable(v: Any) -> Any:
@@ -278,9 +305,11 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def validate(raw: dict[str, Any], source: str = "config") -> PipelineConfig:
+def validate(
+    raw: dict[str, Any], source: str = "config", config_type: type = PipelineConfig
+) -> Any:
     try:
-        return TypeAdapter(PipelineConfig).validate_python(raw)
+        return TypeAdapter(config_type).validate_python(raw)
     except ValidationError as e:
         raise ConfigError(_describe(e, source)) from None
 
@@ -300,7 +329,11 @@ def _describe(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> PipelineConfig:
+def load_config(
+    path: str | Path,
+    overrides: dict[str, Any] | None = None,
+    config_type: type = PipelineConfig,
+) -> Any:
     """Read a TOML file; `overrides` are dotted keys (``{"paths.registry": "/tmp/r"}``)."""
     path = Path(path)
     if not path.is_file():
@@ -322,11 +355,11 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Pi
                 raise ConfigError(f"override {dotted!r}: {p!r} is not a section")
         node[leaf] = value
     base = path.resolve().parent
-    for (section, key), default in _PATH_KEYS.items():
+    for (section, key), default in config_type.PATH_KEYS.items():
         sect = raw.setdefault(section, {})
         if not isinstance(sect, dict):
             continue  # validation names the problem
         value = sect.get(key, default)
         if isinstance(value, str) and value:
             sect[key] = str((base / value).resolve())
-    return validate(raw, source=str(path))
+    return validate(raw, source=str(path), config_type=config_type)

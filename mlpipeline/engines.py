@@ -1,7 +1,10 @@
-"""The engines the CLI, the contract tests and the benchmarks know, imported only when asked.
+"""The engines: one table that the CLI, the contract tests, the benchmarks, the report, the plots
+and the lessons read. Nothing here imports an engine until asked.
 
-Each engine module has ``run_pipeline(cfg, *, run_id) -> RunResult``.
-Adding an engine: a package with that function, a line here, a tox environment (README).
+Each engine's runner module has ``run_pipeline(cfg, *, run_id) -> RunResult`` and
+``CACHES_RESULTS``. `direct` is the baseline, not an engine: the steps called one after the
+other (`mlpipeline.direct`), what every engine is measured against.
+Adding an engine: README.md, "Adding an orchestrator" (tests/test_engines.py follows it).
 """
 
 from __future__ import annotations
@@ -15,16 +18,65 @@ from types import ModuleType
 @dataclass(frozen=True)
 class Engine:
     name: str
-    module: str
+    title: str  # how lessons and reports name it
+    runner: str  # module with run_pipeline(cfg, *, run_id)
     requires: str | None  # the import an engine needs, or None if always available
     tox_env: str
+    adapter: str  # "module:Class" of its benchmark adapter
+    variants: tuple[str, ...]  # the benchmark rows: as shipped, and with one knob turned
+    colour: str  # the same on every plot
+    imports: str  # what a cold start imports first
+    home_variable: str | None = None  # an engine that reads its home once, on import
 
 
 ENGINES = {
-    "mock": Engine("mock", "mock_impl.pipeline", None, "mock"),
-    "airflow": Engine("airflow", "airflow_impl.runner", "airflow", "airflow"),
-    "prefect": Engine("prefect", "prefect_impl.runner", "prefect", "prefect"),
+    "mock": Engine(
+        "mock",
+        "The mock engine",
+        "mock_impl.runner",
+        None,
+        "mock",
+        "benchmarks.adapters:MockAdapter",
+        ("default",),
+        "#2ca02c",
+        "mock_impl.engine",
+    ),
+    "airflow": Engine(
+        "airflow",
+        "Airflow",
+        "airflow_impl.runner",
+        "airflow",
+        "airflow",
+        "benchmarks.adapters_airflow:AirflowAdapter",
+        ("default", "tuned"),
+        "#1f77b4",
+        "airflow.sdk",
+        home_variable="AIRFLOW_HOME",
+    ),
+    "prefect": Engine(
+        "prefect",
+        "Prefect",
+        "prefect_impl.runner",
+        "prefect",
+        "prefect",
+        "benchmarks.adapters_prefect:PrefectAdapter",
+        ("default", "tuned"),
+        "#9467bd",
+        "prefect",
+    ),
 }
+DIRECT = Engine(
+    "direct",
+    "Direct calls (no engine)",
+    "mlpipeline.direct",
+    None,
+    "mock",
+    "benchmarks.adapters:DirectAdapter",
+    ("default",),
+    "#7f7f7f",
+    "benchmarks.adapters",
+)
+MEASURED = {"direct": DIRECT, **ENGINES}  # what the benchmarks and the report know
 
 
 class EngineUnavailable(RuntimeError):
@@ -32,7 +84,7 @@ class EngineUnavailable(RuntimeError):
 
 
 def is_available(name: str) -> bool:
-    engine = ENGINES[name]
+    engine = MEASURED[name]
     return engine.requires is None or importlib.util.find_spec(engine.requires) is not None
 
 
@@ -50,4 +102,9 @@ def load(name: str) -> ModuleType:
             f"  run it in its own environment: python3 dev.py run --engine {name}\n"
             f"  or install it here: pip install -e . -r requirements/{engine.tox_env}.txt"
         )
-    return importlib.import_module(engine.module)
+    return importlib.import_module(engine.runner)
+
+
+def colour(name: str) -> str:
+    """An engine's plot colour; one not in the table (a new one) gets a neutral grey."""
+    return MEASURED[name].colour if name in MEASURED else "#333333"

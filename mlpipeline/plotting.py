@@ -17,8 +17,8 @@ import matplotlib.ticker
 import numpy as np
 from matplotlib.axes import Axes
 
-# One colour per engine on every slide.
-COLORS = {"direct": "#7f7f7f", "mock": "#2ca02c", "airflow": "#1f77b4", "prefect": "#9467bd"}
+from mlpipeline import engines
+
 SLIDE = (13.33, 7.5)  # inches: 16:9
 
 
@@ -43,7 +43,7 @@ def slide_style() -> Iterator[None]:
 
 
 def _color(row: dict[str, Any]) -> str:
-    return COLORS.get(row["engine"], "#333333")
+    return engines.colour(row["engine"])
 
 
 def _style(row: dict[str, Any]) -> str:

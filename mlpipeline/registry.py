@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -233,7 +233,7 @@ class Registry:
                 **record,
                 "version": version,
                 "sha256": sha,
-                "registered_at": datetime.now(timezone.utc).isoformat(),
+                "registered_at": datetime.now(UTC).isoformat(),
             }
             artifacts.write_bytes(tmp / MODEL_FILE, model_bytes)
             artifacts.write_json(tmp / ENTRY_FILE, full)

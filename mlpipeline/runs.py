@@ -10,13 +10,22 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlpipeline import artifacts
-from mlpipeline.graph import STEPS
+
+if TYPE_CHECKING:
+    from mlpipeline.pipeline import StepOutput
 
 # Task states, the same words for every engine.
 SUCCESS, FAILED, UPSTREAM_FAILED, NOT_RUN = "success", "failed", "upstream_failed", "not_run"
+
+# Files in a run's directory, beside the steps' output directories.
+RUN_LOG = "run.log"  # the steps' log (and the engine's, where it writes one)
+FAILURES = "failures.jsonl"  # one line per task that failed for good: step and error
+REUSED = "reused.jsonl"  # one line per step served from stored artifacts (Airflow)
+TIMINGS = "timings.jsonl"  # one line per step attempt: time inside the step
+RUN_RECORD = "run.json"  # the RunResult itself
 
 
 @dataclass
@@ -48,31 +57,45 @@ class RunResult:
     wall_seconds: float = 0.0
     log_location: str = ""
     settings: dict[str, Any] = field(default_factory=dict)  # engine knobs, for reports
+    pipeline: str = "weather"
 
     @property
     def ok(self) -> bool:
         return self.state == SUCCESS
 
-    def _artifact(self, step: str, *parts: str) -> dict[str, Any] | None:
+    def output(self, step: str) -> StepOutput | None:
+        """A finished step's output handle (a mapped step: its first instance's)."""
+        from mlpipeline import pipelines
+
         out = self.outputs.get(step)
-        return artifacts.read_json(Path(out, *parts)) if out else None
+        if isinstance(out, list):
+            out = out[0] if out else None
+        return pipelines.get(self.pipeline).output(step, out) if out else None
+
+    def report(self, kind: str) -> Any:
+        """One of the pipeline's declared reports (metrics, gate, registration, model)."""
+        from mlpipeline import pipelines
+
+        where = pipelines.get(self.pipeline).reports.get(kind)
+        out = self.output(where[0]) if where else None
+        return out.json(where[1]) if out else None
 
     @property
     def metrics(self) -> dict[str, Any] | None:
-        return self._artifact("evaluate_model")
+        return self.report("metrics")
 
     @property
     def gate(self) -> dict[str, Any] | None:
-        return self._artifact("gate_model")
+        return self.report("gate")
 
     @property
     def registration(self) -> dict[str, Any] | None:
-        return self._artifact("register_model")
+        return self.report("registration")
 
     @property
     def model(self) -> dict[str, Any] | None:
         """The trained model's record: sha256, chosen parameters, CV scores of every candidate."""
-        return self._artifact("train_model", "model.json")
+        return self.report("model")
 
     @property
     def model_sha256(self) -> str | None:
@@ -89,13 +112,28 @@ class RunResult:
 
     def save(self) -> Path:
         return artifacts.write_json(
-            self.run_dir / "run.json", json.loads(json.dumps(self.to_dict(), default=str))
+            self.run_dir / RUN_RECORD, json.loads(json.dumps(self.to_dict(), default=str))
         )
 
 
-def first_failure(tasks: dict[str, TaskRecord]) -> TaskRecord | None:
-    """The failed task earliest in topological order (its descendants only failed upstream)."""
+def first_failure(tasks: dict[str, TaskRecord], order: tuple[str, ...]) -> TaskRecord | None:
+    """The failed task earliest in `order`, a topological order (its descendants only failed
+    upstream)."""
     failed = [t for t in tasks.values() if t.state == FAILED]
-    return min(
-        failed, key=lambda t: STEPS.index(t.name) if t.name in STEPS else len(STEPS), default=None
+    rank = {name: i for i, name in enumerate(order)}
+    return min(failed, key=lambda t: rank.get(t.name, len(rank)), default=None)
+
+
+def recorded_failures(run_dir: Path) -> dict[str, TaskRecord]:
+    """The tasks that failed for good, as the engines' failure hooks wrote them down."""
+    return {
+        f["step"]: TaskRecord(f["step"], FAILED, error=f["error"])
+        for f in artifacts.read_jsonl(run_dir / FAILURES)
+    }
+
+
+def record_failure(run_dir: Path, step: str, error: BaseException) -> None:
+    """Called by an engine's failure hook after a task's last attempt."""
+    artifacts.append_jsonl(
+        run_dir / FAILURES, {"step": step, "error": f"{type(error).__name__}: {error}"}
     )

@@ -1,134 +1,129 @@
-"""The nine pipeline steps, one function each, named as in `mlpipeline.graph`.
+"""The weather pipeline: nine steps, each declared once with what it reads and writes.
 
-Every step has the signature ``step(cfg, run_dir, **inputs) -> str``: it reads its inputs from
-artifact paths, writes its outputs (atomically) under ``run_dir/<step name>/`` and returns the
-path of what it wrote. Orchestrators pass only these paths between tasks, never data frames.
-The computation itself lives in the pure modules (`data`, `features`, `training`, `gate`).
+Will it rain in Seattle tomorrow? Each step is a plain function ``step(cfg, out, **inputs)``:
+it reads its inputs through `StepOutput` handles, writes the files it declares into ``out``
+(atomically) and returns nothing. `mlpipeline.pipeline` explains the declaration; the engines'
+wiring files (`mock_impl/weather.py`, `airflow_impl/dags/ml_pipeline.py`, `prefect_impl/flow.py`)
+only decide when and where each step runs. The computation itself lives in the pure modules
+(`data`, `features`, `training`, `promotion`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import logging
-import time
-from collections.abc import Callable
-from importlib.metadata import version
-from pathlib import Path
-from typing import Any
 
-from mlpipeline import artifacts, data, faults, features, progress, promotion, training
+from mlpipeline import artifacts, data, features, promotion, training
 from mlpipeline.config import PipelineConfig
 from mlpipeline.errors import DataError, RegistryError
-from mlpipeline.graph import GRAPH
+from mlpipeline.paths import WEATHER_CONFIG
+from mlpipeline.pipeline import Pipeline, StepOutput
 from mlpipeline.registry import PRODUCTION, AliasChanged, Registry
 
-log = logging.getLogger("mlpipeline")
-
-STEP_FUNCTIONS: dict[str, Callable[..., str]] = {}
-TIMINGS = "timings.jsonl"  # one line per step attempt, in the run directory
-
-
-def step(fn: Callable[..., Path]) -> Callable[..., str]:
-    """Register `fn` as a step: output directory, fault injection, progress and log lines."""
-    name = fn.__name__
-    if name not in GRAPH:
-        raise ValueError(f"{name} is not a node of mlpipeline.graph.GRAPH")
-
-    @functools.wraps(fn)
-    def run(cfg: PipelineConfig, run_dir: str | Path, **inputs: Any) -> str:
-        progress.emit(name, "running")
-        started = time.time()
-        try:
-            faults.inject(name, cfg.faults.get(name), run_dir, inputs.get("candidate"))
-            out = Path(run_dir) / name
-            out.mkdir(parents=True, exist_ok=True)
-            result = str(fn(cfg, out, **inputs))
-        except BaseException:
-            progress.emit(name, "failed")
-            raise
-        finally:
-            # Time inside the step, whatever the engine: benchmarks subtract it from wall time.
-            artifacts.append_jsonl(
-                Path(run_dir) / TIMINGS,
-                {"step": name, "start": started, "seconds": time.time() - started},
-            )
-        log.info("%s wrote %s", name, result)
-        progress.emit(name, "done")
-        return result
-
-    STEP_FUNCTIONS[name] = run
-    return run
+WEATHER = Pipeline(
+    name="weather",
+    dag_id="ml_pipeline",
+    config_type=PipelineConfig,
+    default_config=WEATHER_CONFIG,
+    reports={
+        "metrics": ("evaluate_model", "metrics"),
+        "gate": ("gate_model", "gate"),
+        "registration": ("register_model", "registration"),
+        "model": ("train_model", "meta"),
+    },
+)
+step = WEATHER.step
 
 
-@step
-def load_data(cfg: PipelineConfig, out: Path) -> Path:
-    return artifacts.write_frame(out / "raw.parquet", data.read_csv(cfg.data.path))
+def n_candidates(cfg: PipelineConfig) -> int:
+    return len(cfg.tuning.candidates())
 
 
-@step
-def validate_data(cfg: PipelineConfig, out: Path, raw: str) -> Path:
-    clean, report = data.validate(
-        artifacts.read_frame(raw), cfg, where=f"validate_data ({cfg.data.path})"
-    )
-    artifacts.write_json(out / "validation.json", report)
-    return artifacts.write_frame(out / "validated.parquet", clean)
+@step(writes={"raw": "raw.parquet"}, reads=("data",), files=lambda cfg: [cfg.data.path])
+def load_data(cfg: PipelineConfig, out: StepOutput) -> None:
+    """Read the CSV named by data.path."""
+    out.write_frame("raw", data.read_csv(cfg.data.path))
 
 
-@step
-def build_features(cfg: PipelineConfig, out: Path, validated: str) -> Path:
+@step(
+    inputs={"raw": "load_data"},
+    writes={"validated": "validated.parquet", "report": "validation.json"},
+    reads=("data", "target"),
+)
+def validate_data(cfg: PipelineConfig, out: StepOutput, raw: StepOutput) -> None:
+    """Check the schema and the time order; apply data.missing; report every problem at once."""
+    clean, report = data.validate(raw.frame("raw"), cfg, where=f"validate_data ({cfg.data.path})")
+    out.write_json("report", report)
+    out.write_frame("validated", clean)
+
+
+@step(
+    inputs={"validated": "validate_data"},
+    writes={"features": "features.parquet"},
+    reads=("data", "target", "features"),
+)
+def build_features(cfg: PipelineConfig, out: StepOutput, validated: StepOutput) -> None:
+    """Lags and rolling windows of the feature columns, and the binary target."""
     frame = features.build(
-        artifacts.read_frame(validated),
+        validated.frame("validated"),
         cfg.data.time_column,
         cfg.data.feature_columns,
         cfg.target.column,
         cfg.features,
         cfg.target,
     )
-    return artifacts.write_frame(out / "features.parquet", frame)
+    out.write_frame("features", frame)
 
 
-@step
-def split_data(cfg: PipelineConfig, out: Path, features: str) -> Path:
-    frame = artifacts.read_frame(features)
+@step(
+    inputs={"features": "build_features"},
+    writes={"train": "train.parquet", "holdout": "holdout.parquet", "split": "split.json"},
+    reads=("data", "target", "split"),
+)
+def split_data(cfg: PipelineConfig, out: StepOutput, features: StepOutput) -> None:
+    """First rows train, last rows holdout, a gap of target.horizon rows between them."""
+    frame = features.frame("features")
     train, holdout = training.split_by_time(frame, cfg.split.holdout_fraction, cfg.target.horizon)
-    artifacts.write_frame(out / "train.parquet", train)
-    artifacts.write_frame(out / "holdout.parquet", holdout)
-    time = cfg.data.time_column
-    artifacts.write_json(
-        out / "split.json",
+    out.write_frame("train", train)
+    out.write_frame("holdout", holdout)
+    column = cfg.data.time_column
+    out.write_json(
+        "split",
         {
             "train_rows": len(train),
             "holdout_rows": len(holdout),
             "gap_rows": cfg.target.horizon,
-            "train_range": [str(train[time].iloc[0]), str(train[time].iloc[-1])],
-            "holdout_range": [str(holdout[time].iloc[0]), str(holdout[time].iloc[-1])],
+            "train_range": [str(train[column].iloc[0]), str(train[column].iloc[-1])],
+            "holdout_range": [str(holdout[column].iloc[0]), str(holdout[column].iloc[-1])],
             "data_fingerprint": artifacts.frame_fingerprint(frame),
         },
     )
-    return out
 
 
-@step
-def tune_model(cfg: PipelineConfig, out: Path, split: str, candidate: int | None = None) -> Path:
-    """Cross-validate every candidate of the grid, or only `candidate` (for a mapped fan-out)."""
-    train = artifacts.read_frame(Path(split) / "train.parquet")
-    grid = training.candidates(cfg.tuning.grid)
-    indices = range(len(grid)) if candidate is None else [candidate]
-    results = [{"index": i, **training.cross_validate(train, grid[i], cfg)} for i in indices]
-    name = "scores.json" if candidate is None else f"candidate-{candidate:03d}.json"
-    return artifacts.write_json(out / name, results)
+@step(
+    inputs={"split": "split_data"},
+    writes={"scores": "scores.json"},
+    reads=("target", "tuning", "training"),
+    map_count=n_candidates,
+    map_arg="candidate",
+)
+def tune_model(cfg: PipelineConfig, out: StepOutput, split: StepOutput, candidate: int) -> None:
+    """Cross-validate one candidate of the grid (one task per candidate: a fan-out)."""
+    params = cfg.tuning.candidates()[candidate]
+    scores = training.cross_validate(split.frame("train"), params, cfg)
+    out.write_json("scores", [{"index": candidate, **scores}])
 
 
-@step
-def train_model(cfg: PipelineConfig, out: Path, split: str, tuning: str | list[str]) -> Path:
-    """Pick the best candidate (see `training.best_candidate`) and fit it on all train rows.
-
-    `tuning` is one scores file, or one file per candidate from a mapped fan-out.
-    """
-    paths = [tuning] if isinstance(tuning, str) else tuning
-    results = sorted((r for p in paths for r in artifacts.read_json(p)), key=lambda r: r["index"])
-    expected = len(training.candidates(cfg.tuning.grid))
+@step(
+    inputs={"split": "split_data", "tuning": "tune_model"},
+    writes={"model": "model.ubj", "meta": "model.json"},
+    reads=("tuning", "training"),
+)
+def train_model(
+    cfg: PipelineConfig, out: StepOutput, split: StepOutput, tuning: list[StepOutput]
+) -> None:
+    """Pick the best candidate (see `training.best_candidate`) and fit it on all train rows."""
+    results = sorted((r for t in tuning for r in t.json("scores")), key=lambda r: r["index"])
+    expected = n_candidates(cfg)
     if [r["index"] for r in results] != list(range(expected)):
         raise DataError(
             f"tuning results cover candidates {[r['index'] for r in results]}, "
@@ -136,11 +131,11 @@ def train_model(cfg: PipelineConfig, out: Path, split: str, tuning: str | list[s
             where="train_model",
         )
     best = training.best_candidate(results)
-    train = artifacts.read_frame(Path(split) / "train.parquet")
+    train = split.frame("train")
     model_bytes = training.fit(train, best["params"], cfg)
-    artifacts.write_bytes(out / "model.ubj", model_bytes)
-    artifacts.write_json(
-        out / "model.json",
+    out.write_bytes("model", model_bytes)
+    out.write_json(
+        "meta",
         {
             "sha256": artifacts.sha256_bytes(model_bytes),
             "params": best["params"],
@@ -148,53 +143,62 @@ def train_model(cfg: PipelineConfig, out: Path, split: str, tuning: str | list[s
             "cv": {"metric": best["metric"], "mean": best["mean"], "std": best["std"]},
             "candidates": results,
             "features": list(training.xy(train)[0].columns),
-            "xgboost_version": version("xgboost-cpu"),
+            "xgboost_version": training.xgboost_version(),
         },
     )
-    return out
 
 
-def read_model(model_dir: str | Path) -> bytes:
+def read_model(model: StepOutput) -> bytes:
     """The trained model's bytes, checked against the sha256 written beside them."""
-    model_dir = Path(model_dir)
-    meta = artifacts.read_json(model_dir / "model.json")
-    model_bytes = (model_dir / "model.ubj").read_bytes()
-    if artifacts.sha256_bytes(model_bytes) != meta["sha256"]:
-        raise RegistryError(
-            "model.ubj does not match the sha256 in model.json", where=str(model_dir)
-        )
+    model_bytes = model.file("model").read_bytes()
+    if artifacts.sha256_bytes(model_bytes) != model.json("meta")["sha256"]:
+        raise RegistryError("the model does not match the sha256 beside it", where=str(model.path))
     return model_bytes
 
 
-@step
-def evaluate_model(cfg: PipelineConfig, out: Path, model: str, split: str) -> Path:
-    train = artifacts.read_frame(Path(split) / "train.parquet")
-    holdout = artifacts.read_frame(Path(split) / "holdout.parquet")
+@step(
+    inputs={"model": "train_model", "split": "split_data"},
+    writes={"metrics": "metrics.json"},
+    reads=("training",),
+)
+def evaluate_model(
+    cfg: PipelineConfig, out: StepOutput, model: StepOutput, split: StepOutput
+) -> None:
+    """Holdout metrics of the trained model and of the majority-class baseline."""
     model_bytes = read_model(model)
-    metrics = training.evaluate(model_bytes, train, holdout, cfg.training.decision_threshold)
+    metrics = training.evaluate(
+        model_bytes, split.frame("train"), split.frame("holdout"), cfg.training.decision_threshold
+    )
     metrics["model_sha256"] = artifacts.sha256_bytes(model_bytes)
-    metrics["data_fingerprint"] = artifacts.read_json(Path(split) / "split.json")[
-        "data_fingerprint"
-    ]
-    return artifacts.write_json(out / "metrics.json", metrics)
+    metrics["data_fingerprint"] = split.json("split")["data_fingerprint"]
+    out.write_json("metrics", metrics)
 
 
-@step
-def gate_model(cfg: PipelineConfig, out: Path, metrics: str, split: str) -> Path:
-    candidate = artifacts.read_json(metrics)
+@step(
+    inputs={"metrics": "evaluate_model", "split": "split_data"},
+    writes={"gate": "gate.json"},
+    reads=("gate", "paths", "training"),
+    files=lambda cfg: [cfg.paths.registry],
+    cacheable=False,  # reads the registry, which other runs change
+)
+def gate_model(
+    cfg: PipelineConfig, out: StepOutput, metrics: StepOutput, split: StepOutput
+) -> None:
+    """Promote or refuse, with every reason; re-scores production on the same holdout."""
+    candidate = metrics.json("metrics")
     registry = Registry(cfg.paths.registry)
     current = registry.production()
     production = None
     if current is not None:
         production = {"version": current.version, "sha256": current.sha256, "accuracy": None}
-        holdout = artifacts.read_frame(Path(split) / "holdout.parquet")
+        holdout = split.frame("holdout")
         with contextlib.suppress(DataError):  # other features: recorded as not comparable
             production["accuracy"] = training.accuracy_on(
                 registry.load_model(current.version), holdout, cfg.training.decision_threshold
             )
     promote, reasons = promotion.decide(candidate, production, cfg.gate)
-    return artifacts.write_json(
-        out / "gate.json",
+    out.write_json(
+        "gate",
         {
             "promote": promote,
             "reasons": reasons,
@@ -204,9 +208,19 @@ def gate_model(cfg: PipelineConfig, out: Path, metrics: str, split: str) -> Path
     )
 
 
-@step
-def register_model(cfg: PipelineConfig, out: Path, model: str, gate: str) -> Path:
-    decision = artifacts.read_json(gate)
+@step(
+    inputs={"model": "train_model", "gate": "gate_model"},
+    writes={"registration": "registration.json"},
+    reads=("paths",),
+    files=lambda cfg: [cfg.paths.registry],
+    cacheable=False,  # writes the registry
+)
+def register_model(
+    cfg: PipelineConfig, out: StepOutput, model: StepOutput, gate: StepOutput
+) -> None:
+    """Register the model and move production, if the gate said so and production is still
+    the model the gate compared against."""
+    decision = gate.json("gate")
     candidate, production = decision["candidate"], decision["production"]
     if not decision["promote"]:
         result = {"registered": False, "version": None, "reason": "the gate refused the candidate"}
@@ -223,9 +237,9 @@ def register_model(cfg: PipelineConfig, out: Path, model: str, gate: str) -> Pat
                 {
                     "metrics": candidate,
                     "data_fingerprint": candidate["data_fingerprint"],
-                    "params": artifacts.read_json(Path(model) / "model.json")["params"],
+                    "params": model.json("meta")["params"],
                     "config": cfg.to_params(),
-                    "run_dir": str(out.parent),
+                    "run_dir": str(out.path.parent),
                 },
                 alias=PRODUCTION,
                 # Promote only if production is still the model the gate compared against.
@@ -240,4 +254,4 @@ def register_model(cfg: PipelineConfig, out: Path, model: str, gate: str) -> Pat
                 "version": entry.version,
                 "reason": f"{how} v{entry.version:04d} and promoted to production",
             }
-    return artifacts.write_json(out / "registration.json", result)
+    out.write_json("registration", result)

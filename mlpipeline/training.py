@@ -7,7 +7,6 @@ XGBoost's own UBJSON format, never pickled.
 
 from __future__ import annotations
 
-import itertools
 import math
 from typing import Any
 
@@ -45,13 +44,9 @@ def split_by_time(
     return train, holdout
 
 
-def candidates(grid: dict[str, list]) -> list[dict[str, Any]]:
-    """The grid expanded in a fixed order (keys sorted): candidate i is the same everywhere."""
-    keys = sorted(grid)
-    return [
-        dict(zip(keys, values, strict=True))
-        for values in itertools.product(*(grid[k] for k in keys))
-    ]
+def xgboost_version() -> str:
+    """Read from the module: the distribution is `xgboost-cpu` on Linux, `xgboost` elsewhere."""
+    return xgb.__version__
 
 
 def make_model(params: dict[str, Any], cfg: PipelineConfig) -> xgb.XGBClassifier:

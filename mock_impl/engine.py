@@ -10,6 +10,10 @@
   ``retry_if`` predicate so errors a retry cannot fix fail at once.
 * An optional per-task timeout. A Python thread cannot be killed: a timed-out attempt is
   abandoned (its result discarded) and counted as failed, as in Prefect's thread-pool runner.
+* Mapping: a task with ``map_count=n`` runs as n instances (``fn(..., index=i)``), in parallel,
+  each with its own retries, cache entry and run record; downstream tasks receive the list of
+  results in index order. The fan-out size is fixed when the DAG is built (Airflow's
+  ``.expand`` over a literal list, Prefect's ``.map`` over a range).
 * Caching: a task with a ``cache_key`` function is skipped when a record with the same key exists,
   has not expired, and its output still has the fingerprint it had when stored.
 * Failure callbacks: a task's ``on_failure`` fires once, after its last attempt; the DAG's
@@ -58,6 +62,8 @@ class Task:
     retry_if: Callable[[BaseException], bool] = lambda exc: True
     cache_key: Callable[[dict[str, Any]], str] | None = None
     on_failure: Callable[[str, BaseException], None] | None = None
+    map_count: int | None = None  # None: one instance; n: a fan-out of n instances
+    map_arg: str = "index"  # the argument an instance receives its index as
 
     @property
     def upstream(self) -> set[str]:
@@ -78,6 +84,7 @@ class DagRun:
     errors: dict[str, BaseException]
     start: float
     end: float = 0.0
+    instances: dict[str, list[TaskRecord]] = field(default_factory=dict)  # mapped tasks
 
     @property
     def state(self) -> str:
@@ -157,21 +164,36 @@ class DAG:
             running: dict[Future, str] = {}
             while True:
                 ready = sorter.get_ready()
-                if len(ready) == 1 and not running:
+                if len(ready) == 1 and not running and self.tasks[ready[0]].map_count is None:
                     # Nothing could run beside it (a chain): run it here and skip the hand-off
                     # to a pool thread, which costs more than the scheduling itself.
                     self._finish(sorter, run, self._run_task(self.tasks[ready[0]], run))
                     continue
                 for name in ready:
-                    running[pool.submit(self._run_task, self.tasks[name], run)] = name
+                    task = self.tasks[name]
+                    if task.map_count is None:
+                        running[pool.submit(self._run_task, task, run)] = name
+                        continue
+                    run.instances[name] = [
+                        TaskRecord(f"{name}[{i}]") for i in range(task.map_count)
+                    ]
+                    run.results[name] = [None] * task.map_count
+                    for i in range(task.map_count):
+                        running[pool.submit(self._run_task, task, run, i)] = name
+                    if not task.map_count:  # an empty fan-out is done at once
+                        self._finish_mapped(sorter, run, name)
                 if not running:
                     break  # nothing ready and nothing running: done, or blocked by a failure
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    running.pop(future)
+                    name = running.pop(future)
                     # .result() re-raises the engine's own errors (a cache key that cannot be
                     # computed, say): they must stop the run loudly, not vanish with the thread.
-                    self._finish(sorter, run, future.result())
+                    future.result()
+                    if name not in run.instances:
+                        self._finish(sorter, run, name)
+                    elif name not in running.values():  # the fan-out's last instance
+                        self._finish_mapped(sorter, run, name)
         for record in run.tasks.values():
             if record.state == NOT_RUN:
                 record.state = UPSTREAM_FAILED
@@ -185,13 +207,31 @@ class DAG:
         if run.tasks[name].state == SUCCESS:
             sorter.done(name)  # a failed task is never done: its descendants never become ready
 
-    def _run_task(self, task: Task, run: DagRun) -> str:
+    def _finish_mapped(self, sorter: TopologicalSorter, run: DagRun, name: str) -> None:
+        """A fan-out is one task to its downstream: it succeeds if every instance did."""
+        parts, record = run.instances[name], run.tasks[name]
+        failed = [p for p in parts if p.state != SUCCESS]
+        record.state = FAILED if failed else SUCCESS
+        record.attempts = max((p.attempts for p in parts), default=0)
+        record.start = min((p.start for p in parts if p.start), default=time.time())
+        record.end = max((p.end for p in parts if p.end), default=record.start)
+        record.cache_hit = bool(parts) and all(p.cache_hit for p in parts)
+        record.error = failed[0].error if failed else None
+        if failed and self.tasks[name].on_failure:
+            self.tasks[name].on_failure(name, run.errors[name])
+        self._finish(sorter, run, name)
+
+    def _run_task(self, task: Task, run: DagRun, index: int | None = None) -> str:
         kwargs = {arg: run.results[up] for arg, up in task.inputs.items()}
-        record = run.tasks[task.name]
+        if index is not None:
+            kwargs[task.map_arg] = index
+            record = run.instances[task.name][index]
+        else:
+            record = run.tasks[task.name]
         record.start = time.time()
         key = task.cache_key(kwargs) if task.cache_key and self.cache else None
         if key and (hit := self.cache.get(task.name, key)) is not None:
-            run.results[task.name] = hit["value"]
+            self._store(run, task, index, hit["value"])
             record.state, record.cache_hit, record.end = SUCCESS, True, time.time()
             self.on_event(task.name, "cached")
             return task.name
@@ -210,12 +250,12 @@ class DAG:
                     f"{type(exc).__name__}: {exc}",
                     time.time(),
                 )
-                run.errors[task.name] = exc
+                run.errors.setdefault(task.name, exc)
                 self.on_event(task.name, "failed")
-                if task.on_failure:
+                if task.on_failure and index is None:  # a fan-out reports once, at its end
                     task.on_failure(task.name, exc)
                 return task.name
-            run.results[task.name] = value
+            self._store(run, task, index, value)
             record.state, record.end = SUCCESS, time.time()
             if key:
                 try:
@@ -224,6 +264,13 @@ class DAG:
                     log.warning("%s: result not cached (%s)", task.name, exc)
             self.on_event(task.name, "done")
             return task.name
+
+    @staticmethod
+    def _store(run: DagRun, task: Task, index: int | None, value: Any) -> None:
+        if index is None:
+            run.results[task.name] = value
+        else:
+            run.results[task.name][index] = value
 
     @staticmethod
     def _call(task: Task, kwargs: dict[str, Any]) -> Any:

@@ -43,10 +43,9 @@ from prefect.filesystems import LocalFileSystem
 from prefect.serializers import JSONSerializer
 from prefect.utilities.hashing import hash_objects
 
+from mlpipeline import pipelines
 from mlpipeline.artifacts import content_fingerprint
 from mlpipeline.caching import step_cache_key
-from mlpipeline.config import PipelineConfig
-from mlpipeline.steps import STEP_FUNCTIONS
 
 # Plain `json.loads` on the way back: no object hook can import or build anything.
 SERIALIZER = JSONSerializer(object_decoder=None)
@@ -125,10 +124,12 @@ class StepCachePolicy(CachePolicy):
     ) -> str | None:
         if not isinstance(self.key_storage, CheckedRecords):
             return None  # no checked store configured (see `cache_options`): do not cache
-        name = task_ctx.task.name
-        step_inputs = {k: v for k, v in inputs.items() if k not in ("cfg", "run_dir")}
+        cfg = inputs["cfg"]
+        step = pipelines.for_config(cfg).steps[task_ctx.task.name]
+        step_inputs = {k: v for k, v in inputs.items() if k in step.inputs}
+        index = inputs.get(step.map_arg) if step.mapped else None
         return hash_objects(
-            step_cache_key(name, STEP_FUNCTIONS[name], inputs["cfg"], step_inputs),
+            step_cache_key(step, cfg, step_inputs, index),
             TASK_SOURCE.compute_key(task_ctx, inputs, flow_parameters),
             raise_on_failure=True,
         )
@@ -137,11 +138,11 @@ class StepCachePolicy(CachePolicy):
 STEP_CACHE = StepCachePolicy()
 
 
-def store_dir(cfg: PipelineConfig) -> Path:
+def store_dir(cfg: Any) -> Path:
     return Path(cfg.paths.cache) / "prefect"
 
 
-def cache_options(cfg: PipelineConfig) -> dict[str, Any]:
+def cache_options(cfg: Any) -> dict[str, Any]:
     """Task options for one run of a cacheable step, from the config's [cache] section."""
     if not cfg.cache.enabled:
         return {"cache_policy": NO_CACHE, "persist_result": False}

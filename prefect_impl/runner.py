@@ -20,20 +20,23 @@ its end, and only code can turn it off (no environment value means None).
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
 from pathlib import Path
+from typing import Any
 
-from mlpipeline.config import PipelineConfig
-from mlpipeline.graph import STEPS
+from mlpipeline import pipelines
 from mlpipeline.logs import logging_to
-from mlpipeline.runs import FAILED, SUCCESS, RunResult, first_failure
+from mlpipeline.runs import FAILED, FAILURES, RUN_LOG, SUCCESS, RunResult, first_failure
 
 ENGINE = "prefect"
 CACHES_RESULTS = True  # a rerun serves every cacheable step from <paths.cache>/prefect
+# Each pipeline's flow: "module:function".
+FLOWS = {"weather": "prefect_impl.flow:ml_pipeline"}
 
 
-def prefect_environment(cfg: PipelineConfig) -> dict[str, str]:
+def prefect_environment(cfg: Any) -> dict[str, str]:
     return {
         "PREFECT_HOME": str(Path(cfg.paths.cache) / "prefect" / "home"),
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": "sqlite+aiosqlite:///:memory:",
@@ -44,16 +47,26 @@ def prefect_environment(cfg: PipelineConfig) -> dict[str, str]:
     }
 
 
-def run_pipeline(cfg: PipelineConfig, *, run_id: str, heartbeat: bool = False) -> RunResult:
+def flow_of(pipeline: str) -> Any:
+    module, name = FLOWS[pipeline].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def run_pipeline(cfg: Any, *, run_id: str, heartbeat: bool = False) -> RunResult:
     """Run the flow; `heartbeat=True` keeps Prefect's default (for the benchmarks' default row)."""
     for key, value in prefect_environment(cfg).items():
         os.environ.setdefault(key, value)
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect makes one level
     # Only now: Prefect reads the settings above when first imported.
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.task_runners import ThreadPoolTaskRunner
 
     from prefect_impl import task_runs
-    from prefect_impl.flow import FAILURES, RUN_LOG, log_location, ml_pipeline
+    from prefect_impl.hooks import log_location
+
+    pipeline = pipelines.for_config(cfg)
+    workers = cfg.orchestration.max_workers
+    flow = flow_of(pipeline.name).with_options(task_runner=ThreadPoolTaskRunner(workers))
 
     run_dir = Path(cfg.paths.artifacts) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -63,16 +76,16 @@ def run_pipeline(cfg: PipelineConfig, *, run_id: str, heartbeat: bool = False) -
     with logging_to(run_dir / RUN_LOG), logging_to(run_dir / RUN_LOG, level=None, logger="prefect"):
         with temporary_settings(updates=updates):
             # return_state: a failed run is reported in the summary, not raised as a traceback.
-            state = ml_pipeline(cfg, run_id, return_state=True)
+            state = flow(cfg, run_id, return_state=True)
         flow_run_id = state.state_details.flow_run_id
         # _sync: under Jupyter (a running event loop) result() would return a coroutine.
         outputs = state.result(_sync=True) if state.is_completed() else {}
         runs = task_runs.read_task_runs(
-            flow_run_id, expected_task_runs(outputs, run_dir / FAILURES)
+            flow_run_id, expected_task_runs(outputs, run_dir / FAILURES, pipeline.order)
         )
     wall = time.perf_counter() - started
-    tasks = task_runs.task_records(runs, flow_failed=not state.is_completed())
-    failed = first_failure(tasks)
+    tasks = task_runs.task_records(runs, pipeline.order, flow_failed=not state.is_completed())
+    failed = first_failure(tasks, pipeline.order)
     return RunResult(
         engine=ENGINE,
         run_id=run_id,
@@ -86,21 +99,22 @@ def run_pipeline(cfg: PipelineConfig, *, run_id: str, heartbeat: bool = False) -
         wall_seconds=wall,
         log_location=log_location(run_dir, flow_run_id),
         settings=settings_used(cfg, heartbeat),
+        pipeline=pipeline.name,
     )
 
 
-def expected_task_runs(outputs: dict, failures: Path) -> int:
+def expected_task_runs(outputs: dict, failures: Path, order: tuple[str, ...]) -> int:
     """How many task runs the flow started: all of them, or those up to the failed step."""
     from mlpipeline import artifacts
 
     if outputs:
         return sum(len(v) if isinstance(v, list) else 1 for v in outputs.values())
     failed = {f["step"] for f in artifacts.read_jsonl(failures)}
-    last = max((STEPS.index(s) for s in failed), default=-1)
+    last = max((order.index(s) for s in failed), default=-1)
     return last + 1  # a failed mapped step: at least one of its runs
 
 
-def settings_used(cfg: PipelineConfig, heartbeat: bool) -> dict[str, object]:
+def settings_used(cfg: Any, heartbeat: bool) -> dict[str, object]:
     from prefect.settings import get_current_settings
 
     s = get_current_settings()
@@ -111,6 +125,6 @@ def settings_used(cfg: PipelineConfig, heartbeat: bool) -> dict[str, object]:
         else None,
         "heartbeat": "on" if heartbeat else "off",
         "logging_level": s.logging.level,
-        "task_runner": "ThreadPoolTaskRunner(max_workers=2)",
+        "task_runner": f"ThreadPoolTaskRunner(max_workers={cfg.orchestration.max_workers})",
         "cache": str(Path(cfg.paths.cache) / "prefect") if cfg.cache.enabled else "off",
     }

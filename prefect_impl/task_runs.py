@@ -17,7 +17,6 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import TaskRun, TaskRunResult
 from prefect.client.schemas.sorting import TaskRunSort
 
-from mlpipeline.graph import STEPS
 from mlpipeline.runs import FAILED, NOT_RUN, SUCCESS, UPSTREAM_FAILED, TaskRecord
 
 
@@ -65,12 +64,14 @@ def by_step(runs: list[TaskRun]) -> dict[str, list[TaskRun]]:
     return grouped
 
 
-def task_records(runs: list[TaskRun], flow_failed: bool) -> dict[str, TaskRecord]:
+def task_records(
+    runs: list[TaskRun], order: tuple[str, ...], flow_failed: bool
+) -> dict[str, TaskRecord]:
     """One record per step, in graph order. A mapped step (tune_model) succeeds only if all its
     runs did; its attempts are the most any of them took; it is a cache hit if all were."""
     grouped = by_step(runs)
     records = {}
-    for name in STEPS:
+    for name in order:
         group = grouped.get(name, [])
         if not group:  # never started: something upstream failed
             records[name] = TaskRecord(name, UPSTREAM_FAILED if flow_failed else NOT_RUN)

@@ -10,33 +10,18 @@ from typing import Any
 
 import pytest
 
-from mlpipeline.config import PipelineConfig, load_config
+from mlpipeline import workspace
+from mlpipeline.config import PipelineConfig
+from mlpipeline.paths import WEATHER_CONFIG, WEATHER_DATA
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG = ROOT / "configs" / "seattle_weather.toml"
-DATA = ROOT / "data" / "seattle-weather.csv"
-
-# Small but real: two candidates, three folds. The default config's grid is exercised by the CLI
-# test and the end-to-end benchmark.
-FAST = {
-    "tuning.grid": {"max_depth": [2, 3], "learning_rate": [0.1], "n_estimators": [40]},
-    "tuning.cv_folds": 3,
-    "orchestration.retry_delay_seconds": 0.0,
-    "orchestration.retry_jitter": 0.0,
-}
+DEFAULT_CONFIG = WEATHER_CONFIG
+DATA = WEATHER_DATA
 
 
 def config_in(workdir: Path, **overrides: Any) -> PipelineConfig:
-    """The default config with outputs under `workdir`; keys use '__' for '.'."""
-    values = {
-        "paths.registry": str(workdir / "registry"),
-        "paths.artifacts": str(workdir / "runs"),
-        "paths.cache": str(workdir / "cache"),
-        "alerts.log": str(workdir / "alerts.jsonl"),
-        **FAST,
-    }
-    values.update({k.replace("__", "."): v for k, v in overrides.items()})
-    return load_config(DEFAULT_CONFIG, values)
+    """The default config, small (configs/small/weather.toml), outputs under `workdir`; keys
+    use '__' for '.'. The default grid is exercised by the CLI test and the benchmarks."""
+    return workspace.config_in(workdir, {k.replace("__", "."): v for k, v in overrides.items()})
 
 
 @pytest.fixture
@@ -56,7 +41,7 @@ def tree_digest(root: Path) -> str:
 @pytest.fixture(scope="session")
 def seeded_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A registry holding one production model, made once by the mock engine; copy before use."""
-    from mock_impl.pipeline import run_pipeline
+    from mock_impl.runner import run_pipeline
 
     workdir = tmp_path_factory.mktemp("seed")
     result = run_pipeline(config_in(workdir), run_id="seed")

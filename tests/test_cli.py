@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from mlpipeline import engines
-from tests.conftest import DEFAULT_CONFIG, ROOT
+from mlpipeline.paths import ROOT
+from tests.conftest import DEFAULT_CONFIG
 
 
 def cli(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
@@ -89,3 +90,13 @@ def test_graph_command():
     done = cli("graph")
     assert done.returncode == 0
     assert "register_model   <- gate_model, train_model" in done.stdout
+
+
+def test_runs_from_any_directory_and_prints_each_pipeline_graph(tmp_path):
+    done = cli("graph", "--pipeline", "weather", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "train_model      <- split_data, tune_model" in done.stdout
+    done = cli(
+        "run", "--engine", "mock", "--set=tuning.cv_folds=3", *outputs(tmp_path), cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr  # the default config is found without a cwd

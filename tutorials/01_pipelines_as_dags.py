@@ -196,7 +196,7 @@ while sorter.is_active():
 # %% [markdown]
 # ## 6. Running the pipeline with the mock engine
 #
-# `mock_impl/pipeline.py` wires the nine steps of `mlpipeline.steps` onto the mock engine, one
+# `mock_impl/weather.py` wires the nine steps of `mlpipeline.steps` onto the mock engine, one
 # `add_task` per step. Every engine offers the same entry point:
 # `run_pipeline(cfg, *, run_id) -> RunResult`.
 #
@@ -209,7 +209,7 @@ while sorter.is_active():
 
 # %%
 from mlpipeline import summary
-from mock_impl.pipeline import run_pipeline
+from mock_impl.runner import run_pipeline
 
 work = course.workdir("lesson01")
 cfg = course.small_config(work)

@@ -99,7 +99,7 @@ for retry in range(1, 6):
 # step with 1 attempt.
 
 # %%
-from mock_impl.pipeline import run_pipeline as mock_run
+from mock_impl.runner import run_pipeline as mock_run
 
 faulty = {
     "faults": {"train_model": 2},
@@ -166,11 +166,12 @@ assert len(alerts) == 1 and result.tasks["train_model"].attempts == 3
 # %% [markdown]
 # Notifiers are an interface with one method, `notify(alert)`. To send alerts elsewhere (a chat
 # webhook, a pager), write a class with that method and give it to the engine. Here a notifier
-# that keeps alerts in a list, plugged into the mock wiring's `build_dag`:
+# that keeps alerts in a list, plugged into the DAG of the mock wiring (`mock_impl/weather.py`) as
+# its failure callback:
 
 # %%
 from mlpipeline.alerts import Alert
-from mock_impl.pipeline import build_dag
+from mock_impl.weather import build_dag
 
 
 class ListNotifier:
@@ -184,7 +185,10 @@ class ListNotifier:
 inbox = ListNotifier()
 run_dir = work / "custom" / "run"
 run_dir.mkdir(parents=True)
-dag = build_dag(course.small_config(work / "custom", {"faults": {"load_data": -1}}), run_dir, inbox)
+dag = build_dag(course.small_config(work / "custom", {"faults": {"load_data": -1}}), run_dir)
+dag.on_failure_callback = lambda run: inbox.notify(
+    Alert("mock", run.run_id, "load_data", run.tasks["load_data"].error, str(run_dir))
+)
 dag.run(run_id="custom-notifier")
 print([alert.summary() for alert in inbox.alerts])
 

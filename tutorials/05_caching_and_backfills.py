@@ -45,7 +45,7 @@ from rich.console import Console
 
 from mlpipeline import artifacts
 from mlpipeline.graph import CACHEABLE, CONFIG_SECTIONS
-from mock_impl.pipeline import run_pipeline as mock_run
+from mock_impl.runner import run_pipeline as mock_run
 
 random.seed(0)
 console = Console(width=100)

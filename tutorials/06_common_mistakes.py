@@ -43,7 +43,7 @@ import course
 from mlpipeline import artifacts
 from mlpipeline.alerts import read_alerts
 from mock_impl.engine import DAG
-from mock_impl.pipeline import run_pipeline as mock_run
+from mock_impl.runner import run_pipeline as mock_run
 
 random.seed(0)
 work = course.workdir("lesson06")
@@ -147,11 +147,12 @@ assert len(set(wrong)) == 1 and len(set(right)) == 3
 # starting with `ALERT [mock]`, and in the alert log).
 
 # %%
-from mlpipeline.steps import STEP_FUNCTIONS
+from mlpipeline.execution import run_step
+from mlpipeline.steps import WEATHER
 
 cfg = course.small_config(work / "silent", {"faults": {"load_data": -1}})
 silent = DAG("silent")  # no on_failure_callback, no notifier
-silent.add_task("load_data", lambda: STEP_FUNCTIONS["load_data"](cfg, work / "silent" / "run"))
+silent.add_task("load_data", lambda: run_step(WEATHER, "load_data", cfg, work / "silent" / "run"))
 run = silent.run("silent")
 print(f"silent run: {run.state}; alerts logged: {len(read_alerts(cfg.alerts.log))}")
 

@@ -10,22 +10,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import mlpipeline
-from mlpipeline import engines
-from mlpipeline.config import PipelineConfig, load_config
+from mlpipeline import engines, workspace
+from mlpipeline.config import PipelineConfig
+from mlpipeline.paths import ROOT, WEATHER_CONFIG, WEATHER_DATA
 
-ROOT = Path(mlpipeline.__file__).resolve().parents[1]  # the repository (editable install)
-CONFIG = ROOT / "configs" / "seattle_weather.toml"
-DATA = ROOT / "data" / "seattle-weather.csv"
+__all__ = ["CONFIG", "DATA", "ROOT", "SMALL", "engine_ready", "small_config", "workdir"]
+CONFIG, DATA = WEATHER_CONFIG, WEATHER_DATA  # the names the lessons use
 
-# The default config tunes six candidates with four folds; lessons use two candidates and three
-# folds (the same small grid as the tests), and retry without waiting unless a lesson says so.
-SMALL: dict[str, Any] = {
-    "tuning.grid": {"max_depth": [2, 3], "learning_rate": [0.1], "n_estimators": [40]},
-    "tuning.cv_folds": 3,
-    "orchestration.retry_delay_seconds": 0.0,
-    "orchestration.retry_jitter": 0.0,
-}
+# The default config tunes six candidates with four folds; lessons use the small overlay of the
+# tests (configs/small/weather.toml): two candidates, three folds, retries without waiting.
+SMALL: dict[str, Any] = workspace.small_overlay("weather")
 
 
 def workdir(lesson: str) -> Path:
@@ -36,18 +30,7 @@ def workdir(lesson: str) -> Path:
 def small_config(work: Path, overrides: dict[str, Any] | None = None) -> PipelineConfig:
     """The default config with every output under `work`, the small grid and `overrides`
     (dotted keys, as in ``python -m mlpipeline run --set KEY=VALUE``)."""
-    values: dict[str, Any] = {
-        "paths.registry": str(work / "registry"),
-        "paths.artifacts": str(work / "runs"),
-        "paths.cache": str(work / "cache"),
-        "alerts.log": str(work / "alerts.jsonl"),
-        **SMALL,
-        **(overrides or {}),
-    }
-    return load_config(CONFIG, values)
-
-
-NAMES = {"mock": "The mock engine", "airflow": "Airflow", "prefect": "Prefect"}
+    return workspace.config_in(work, overrides)
 
 
 def engine_ready(name: str) -> bool:
@@ -56,7 +39,7 @@ def engine_ready(name: str) -> bool:
         return True
     env = engines.ENGINES[name].tox_env
     print(
-        f"{NAMES[name]} is not installed in this environment: "
+        f"{engines.ENGINES[name].title} is not installed in this environment: "
         f"run `tox -e {env}` to execute this section"
     )
     return False

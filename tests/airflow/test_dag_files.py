@@ -55,16 +55,20 @@ def test_every_dag_file_parses_offline_without_a_database(tmp_path):
 
 
 def test_tasks_and_edges_are_the_canonical_graph():
-    dag = runner.load_dag()
+    dag = runner.load_dag("ml_pipeline")
     assert set(dag.task_ids) == set(STEPS)
     assert {(up, t.task_id) for t in dag.tasks for up in t.upstream_task_ids} == EDGES
     for t in dag.tasks:  # each task wraps the function of the same name
         assert t.python_callable.__name__ == t.task_id
+    # The tuning fan-out is dynamic task mapping, one instance per candidate of the grid.
+    assert dag.get_task("tune_model").op_kwargs_expand_input.value["candidate"] == list(
+        range(len(load_config(DEFAULT_CONFIG).tuning.candidates()))
+    )
 
 
 def test_schedule_params_and_retry_policy_come_from_the_config():
     cfg = load_config(DEFAULT_CONFIG)
-    dag = runner.load_dag()
+    dag = runner.load_dag("ml_pipeline")
     assert (dag.dag_id, dag.catchup, dag.doc_md.splitlines()[0]) == (
         "ml_pipeline",
         False,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from airflow_impl import CONFIG_ENV, FAILURES, RUN_ID_PARAM, RUN_LOG, runner
+from airflow_impl import CONFIG_ENV, RUN_ID_PARAM, runner
 from mlpipeline import artifacts
 from mlpipeline.alerts import read_alerts
-from mlpipeline.runs import FAILED
+from mlpipeline.runs import FAILED, FAILURES, RUN_LOG
 from tests.conftest import config_in
 
 
@@ -15,7 +15,7 @@ def test_a_backfill_trains_on_what_was_known_then(make_config):
     cfg = make_config(cache__enabled=False)
     windows = []
     for year in (2013, 2014, 2015):
-        day = datetime(year, 6, 1, tzinfo=timezone.utc)
+        day = datetime(year, 6, 1, tzinfo=UTC)
         result = runner.run_pipeline(cfg, run_id=f"backfill-{year}", logical_date=day)
         assert result.ok, result.error
         report = artifacts.read_json(result.run_dir / "validate_data" / "validation.json")
@@ -89,7 +89,7 @@ def test_a_run_with_refused_params_still_alerts_once(tmp_path):
     params = config_in(tmp_path).to_params()
     params_file = artifacts.write_json(tmp_path / "params.json", params)
     with runner.environ(CONFIG_ENV, str(params_file)):
-        dag = runner.load_dag()
+        dag = runner.load_dag("ml_pipeline")
     conf = {**params, "tuning_cv_folds": 1, RUN_ID_PARAM: "refused"}  # an integer, yet refused
     assert dag.test(run_conf=conf).state == "failed"
     (alert,) = read_alerts(tmp_path / "alerts.jsonl")

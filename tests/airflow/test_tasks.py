@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from airflow_impl import REUSED, RUN_ID_PARAM
+from airflow_impl import RUN_ID_PARAM
 from mlpipeline import artifacts
+from mlpipeline.config import PipelineConfig
 from mlpipeline.errors import InjectedFault
+from mlpipeline.runs import REUSED
 from tests.airflow.conftest import load_dag_module
 from tests.conftest import DATA, config_in
 
@@ -21,25 +24,33 @@ def dagfile():
 
 
 def context(cfg, run_id="unit", **extra):
-    return {"params": {**cfg.to_params(), RUN_ID_PARAM: run_id}, **extra}
+    return {
+        "params": {**cfg.to_params(), RUN_ID_PARAM: run_id},
+        "dag": SimpleNamespace(dag_id="ml_pipeline"),
+        **extra,
+    }
 
 
-def test_the_data_interval_end_bounds_the_data_window(dagfile, make_config):
-    end = datetime(2014, 6, 1, tzinfo=timezone.utc)
-    cfg, run_dir = dagfile.run_config(context(make_config(), data_interval_end=end))
+def run_config(ctx):
+    from airflow_impl.params import run_config
+
+    return run_config(ctx, PipelineConfig)
+
+
+def test_the_data_interval_end_bounds_the_data_window(make_config):
+    end = datetime(2014, 6, 1, tzinfo=UTC)
+    cfg, run_dir = run_config(context(make_config(), data_interval_end=end))
     assert cfg.data.as_of == "2014-06-01" and run_dir.name == "unit"
-    cfg, _ = dagfile.run_config(
-        context(make_config(data__as_of="2013-01-01"), data_interval_end=end)
-    )
+    cfg, _ = run_config(context(make_config(data__as_of="2013-01-01"), data_interval_end=end))
     assert cfg.data.as_of == "2013-01-01"  # an explicit param wins
-    cfg, _ = dagfile.run_config(context(make_config()))  # no logical date: all the data
+    cfg, _ = run_config(context(make_config()))  # no logical date: all the data
     assert cfg.data.as_of == ""
 
 
 def test_a_step_runs_once_then_its_artifact_is_reused(dagfile, make_config):
     cfg = make_config()
     first = dagfile.load_data.function(**context(cfg, "one"))
-    assert first.endswith("one/load_data/raw.parquet")
+    assert first.endswith("one/load_data")
     again = dagfile.load_data.function(**context(cfg, "two"))
     assert again == first
     reused = artifacts.read_jsonl(Path(cfg.paths.artifacts) / "two" / REUSED)
@@ -69,4 +80,4 @@ def test_transient_errors_are_left_to_airflow_retries(dagfile, tmp_path):
     cfg = config_in(tmp_path, faults={"load_data": 1})
     with pytest.raises(InjectedFault, match="attempt 1"):
         dagfile.load_data.function(**context(cfg))
-    assert dagfile.load_data.function(**context(cfg)).endswith("raw.parquet")
+    assert dagfile.load_data.function(**context(cfg)).endswith("load_data")

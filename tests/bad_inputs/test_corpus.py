@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from mlpipeline.alerts import read_alerts
 from mlpipeline.config import load_config
 from mlpipeline.errors import ConfigError
-from mock_impl.pipeline import run_pipeline
+from mock_impl.runner import run_pipeline
 from tests.conftest import config_in, tree_digest
 
 HERE = Path(__file__).parent

@@ -47,7 +47,7 @@ def prefect_server():
 
     # The runner turns the heartbeat off itself; flows called directly in tests need it too.
     no_heartbeat = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-    with prefect_test_harness(server_startup_timeout=60), temporary_settings(updates=no_heartbeat):
+    with prefect_test_harness(server_startup_timeout=180), temporary_settings(updates=no_heartbeat):
         yield
 
 
@@ -75,11 +75,10 @@ class FlowRun:
 
 def run_flow(cfg: PipelineConfig, run_id: str, expected: int | None = None) -> FlowRun:
     """Call the flow as a learner would; `expected`: task runs to wait for (default: all)."""
-    from mlpipeline.training import candidates
     from prefect_impl.flow import ml_pipeline
     from prefect_impl.task_runs import read_task_runs
 
     state = ml_pipeline(cfg, run_id, return_state=True)
     if expected is None:
-        expected = len(STEPS) - 1 + len(candidates(cfg.tuning.grid))
+        expected = len(STEPS) - 1 + len(cfg.tuning.candidates())
     return FlowRun(state, read_task_runs(state.state_details.flow_run_id, expected))

@@ -13,7 +13,7 @@ import json
 import shutil
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +166,7 @@ def test_entries_expire(make_config):
         datetime.fromisoformat(json.loads(record.read_bytes())["expiration"])
         for record in (store_dir(cfg) / "records").iterdir()
     ]
-    time.sleep(max(0.0, (max(expiries) - datetime.now(timezone.utc)).total_seconds()) + 0.1)
+    time.sleep(max(0.0, (max(expiries) - datetime.now(UTC)).total_seconds()) + 0.1)
     assert cached(run_flow(cfg, "later")) == set()
 
 

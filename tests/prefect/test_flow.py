@@ -12,31 +12,35 @@ import shutil
 import pytest
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import ParameterTypeError
-from prefect.tasks import exponential_backoff
+from prefect.tasks import Task, exponential_backoff
 
-from mlpipeline import steps
 from mlpipeline.alerts import read_alerts
 from mlpipeline.config import OrchestrationConfig
 from mlpipeline.graph import CACHEABLE, STEPS
 from prefect_impl import flow
 from prefect_impl.cache import StepCachePolicy
+from prefect_impl.options import retry_delays
 from prefect_impl.task_runs import state_history
 from tests.conftest import DATA
 from tests.prefect.conftest import run_flow
 
+STEP_TASKS = [getattr(flow, name) for name in STEPS]
+
 
 def test_one_task_per_step_calling_the_step_of_the_same_name(monkeypatch, tmp_path):
-    assert [t.name for t in flow.STEP_TASKS] == list(STEPS)
+    assert all(
+        isinstance(t, Task) and t.name == name for t, name in zip(STEP_TASKS, STEPS, strict=True)
+    )
     calls = []
-    for t in flow.STEP_TASKS:
-        monkeypatch.setattr(steps, t.name, lambda *a, name=t.name, **kw: calls.append(name))
+    monkeypatch.setattr(flow, "run_step", lambda p, name, *a, **kw: calls.append(name))
+    for t in STEP_TASKS:
         inputs = {p: p for p in inspect.signature(t.fn).parameters if p not in ("cfg", "run_dir")}
         t.fn("cfg", str(tmp_path), **inputs)  # .fn: the plain function, no engine
     assert calls == list(STEPS)
 
 
 def test_cache_policies_follow_the_graph():
-    for t in flow.STEP_TASKS:
+    for t in STEP_TASKS:
         if t.name in CACHEABLE:
             assert isinstance(t.cache_policy, StepCachePolicy), t.name
         else:
@@ -45,14 +49,14 @@ def test_cache_policies_follow_the_graph():
 
 def test_retry_condition_is_a_plain_function():
     # Prefect silently skips a condition that inspect.isfunction rejects (a functools.partial).
-    assert all(inspect.isfunction(t.retry_condition_fn) for t in flow.STEP_TASKS)
+    assert all(inspect.isfunction(t.retry_condition_fn) for t in STEP_TASKS)
 
 
 def test_retry_delays():
     default = OrchestrationConfig()  # 2 retries, 1 s, factor 2
-    assert flow.retry_delays(default) == exponential_backoff(backoff_factor=1.0)(2) == [1.0, 2.0]
+    assert retry_delays(default) == exponential_backoff(backoff_factor=1.0)(2) == [1.0, 2.0]
     capped = OrchestrationConfig(retries=4, retry_backoff=3, retry_max_delay_seconds=5)
-    assert flow.retry_delays(capped) == [1.0, 3.0, 5.0, 5.0]
+    assert retry_delays(capped) == [1.0, 3.0, 5.0, 5.0]
 
 
 def test_parameters_are_typed_and_validated():

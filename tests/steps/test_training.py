@@ -24,9 +24,9 @@ def test_split_is_by_time_with_a_gap():
     assert train["t"].max() + pd.Timedelta(days=3) == holdout["t"].min()
 
 
-def test_candidates_have_a_fixed_order():
+def test_candidates_have_a_fixed_order(make_config):
     grid = {"n_estimators": [10, 20], "max_depth": [2, 3]}
-    assert training.candidates(grid) == [
+    assert make_config(tuning__grid=grid).tuning.candidates() == [
         {"max_depth": 2, "n_estimators": 10},
         {"max_depth": 2, "n_estimators": 20},
         {"max_depth": 3, "n_estimators": 10},

@@ -23,7 +23,7 @@ import pandas as pd
 
 from mlpipeline.config import load_config
 from mlpipeline.errors import ConfigError
-from mock_impl.pipeline import run_pipeline
+from mock_impl.runner import run_pipeline
 
 work = Path(tempfile.mkdtemp(prefix="exercise08-"))
 rng = np.random.default_rng(7)

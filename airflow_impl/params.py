@@ -1,0 +1,81 @@
+"""A pipeline's config in Airflow's words: typed `params`, `default_args`, and back again.
+
+The DAG file reads its defaults at parse time from one small file (the only parse-time work):
+a TOML config, or flat params as JSON when a runner points `CONFIG_ENV` at them. Each task
+rebuilds and validates its run's config from the run's params.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import Context, Param
+
+from airflow_impl import CONFIG_ENV, RUN_ID_PARAM
+from mlpipeline import artifacts
+from mlpipeline.config import OrchestrationConfig, load_config
+
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+def default_config(config_type: type, default: Path) -> Any:
+    """What params and retries default to, for a DAG whose config is a `config_type`."""
+    path = Path(os.environ.get(CONFIG_ENV) or default)
+    if path.suffix == ".json":  # flat params, as a runner writes them
+        return config_type.from_params(artifacts.read_json(path))
+    return load_config(path, config_type=config_type)
+
+
+def as_params(cfg: Any) -> dict[str, Param]:
+    """Every config key as a typed Param, so the trigger form can edit and validate it."""
+    params = {
+        key: Param(
+            value,
+            type=_JSON_TYPES.get(type(value), "array" if isinstance(value, list) else "object"),
+            section=key.split("_")[0],
+        )
+        for key, value in cfg.to_params().items()
+    }
+    params[RUN_ID_PARAM] = Param(
+        "", type="string", description="Artifacts directory name; empty: Airflow's run id."
+    )
+    return params
+
+
+def retry_policy(o: OrchestrationConfig) -> dict[str, Any]:
+    """The [orchestration] section in Airflow's words, for default_args."""
+    return {
+        "retries": o.retries,
+        "retry_delay": timedelta(seconds=o.retry_delay_seconds),
+        # A multiplier. Airflow adds its own jitter instead of retry_jitter: each wait falls
+        # between m and 2m, m = delay * backoff**(try - 1) rounded up to at least 1 s. So a zero
+        # delay stays zero only with the backoff off.
+        "retry_exponential_backoff": o.retry_backoff if o.retry_delay_seconds > 0 else 0,
+        "max_retry_delay": timedelta(seconds=o.retry_max_delay_seconds),
+        "execution_timeout": timedelta(seconds=o.task_timeout_seconds),
+    }
+
+
+def run_id(context: Context) -> str:
+    """Our run id (the artifacts directory name): the param, or else Airflow's run id."""
+    return context["params"].get(RUN_ID_PARAM) or artifacts.safe_name(context["dag_run"].run_id)
+
+
+def parsed_config(context: Context, config_type: type) -> Any:
+    """The config the DAG was parsed with (its params' defaults): where a run whose own params
+    were refused still sends its alert."""
+    defaults = context["dag"].params.dump()
+    return config_type.from_params({k: v for k, v in defaults.items() if k != RUN_ID_PARAM})
+
+
+def run_config(context: Context, config_type: type) -> tuple[Any, Path]:
+    """This run's config, rebuilt from its params, and its artifacts directory."""
+    params = {k: v for k, v in context["params"].items() if k != RUN_ID_PARAM}
+    end = context.get("data_interval_end")  # runs without a logical date have no interval
+    if end and "data_as_of" in params and not params["data_as_of"]:
+        params["data_as_of"] = end.date().isoformat()
+    cfg = config_type.from_params(params)
+    return cfg, Path(cfg.paths.artifacts) / run_id(context)

@@ -1,0 +1,89 @@
+"""Each step reads exactly the config sections it declares, and no file it does not declare.
+
+A declaration feeds the cache keys: a section a step reads but does not declare would let an
+edit of that section return a stale result. So each step is run on real inputs with a config
+that records which sections it touches, and with an audit hook that records the files it opens.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlpipeline import pipelines
+from mlpipeline.direct import run_steps
+from mlpipeline.execution import handles
+from tests.conftest import config_in
+
+_opened: list[str] | None = None  # set while a step runs; the hook cannot be removed
+_lock = threading.Lock()
+
+
+def _audit(event: str, args: tuple) -> None:
+    if event == "open" and _opened is not None and isinstance(args[0], str | Path):
+        _opened.append(str(args[0]))
+
+
+sys.addaudithook(_audit)
+
+
+class RecordingConfig:
+    """The config, recording which top-level sections are read."""
+
+    def __init__(self, cfg: Any):
+        self._cfg, self.sections = cfg, set()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._cfg.sections():  # not methods (to_params: a record of the config)
+            self.sections.add(name)
+        return getattr(self._cfg, name)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("declarations")
+    cfg = config_in(work)
+    return cfg, run_steps(cfg, work / "runs" / "once"), work
+
+
+WEATHER = pipelines.get("weather")
+
+
+@pytest.mark.parametrize("name", list(WEATHER.steps))
+def test_step_reads_what_it_declares(name, finished_run, tmp_path):
+    global _opened
+    cfg, outputs, work = finished_run
+    step = WEATHER.steps[name]
+    recording = RecordingConfig(cfg)
+    inputs = handles(WEATHER, name, {arg: outputs[up] for arg, up in step.inputs.items()})
+    extra = {step.map_arg: 0} if step.mapped else {}
+    out = step.output(tmp_path / name)
+    out.path.mkdir()
+    with _lock:
+        _opened = []
+        try:
+            step.fn(recording, out, **inputs, **extra)
+        finally:
+            opened, _opened = _opened, None
+    assert recording.sections == set(step.reads), name
+    allowed = [Path(p).resolve() for p in step.files(cfg)] + [
+        (work / "runs").resolve(),
+        out.path.resolve(),
+    ]
+    outside = {
+        p
+        for p in opened
+        if not p.startswith((sys.prefix, sys.base_prefix, "/proc", "/dev", "/sys"))
+        and not any(Path(p).resolve().is_relative_to(a) for a in allowed)
+    }
+    assert outside == set(), f"{name} opened files it does not declare"
+    assert (
+        sorted(f.name for f in out.path.iterdir() if not f.name.startswith("."))
+        == sorted(step.writes.values())
+        or name == "register_model"
+        and (out.path / "registration.json").exists()
+    )
