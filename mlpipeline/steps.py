@@ -19,7 +19,7 @@ from typing import Any
 
 from mlpipeline import artifacts, data, faults, features, progress, promotion, training
 from mlpipeline.config import PipelineConfig
-from mlpipeline.errors import DataError, RegistryError
+from mlpipeline.errors import DataError, RegistryError, storage_error
 from mlpipeline.graph import GRAPH
 from mlpipeline.registry import PRODUCTION, AliasChanged, Registry
 
@@ -183,14 +183,18 @@ def evaluate_model(cfg: PipelineConfig, out: Path, model: str, split: str) -> Pa
 def gate_model(cfg: PipelineConfig, out: Path, metrics: str, split: str) -> Path:
     candidate = artifacts.read_json(metrics)
     registry = Registry(cfg.paths.registry)
-    current = registry.production()
+    try:
+        current = registry.production()
+        production_bytes = registry.load_model(current.version) if current else None
+    except OSError as e:  # unreadable registry: name it; a retry cannot fix permissions
+        raise storage_error(e, cfg.paths.registry) from None
     production = None
     if current is not None:
         production = {"version": current.version, "sha256": current.sha256, "accuracy": None}
         holdout = artifacts.read_frame(Path(split) / "holdout.parquet")
         with contextlib.suppress(DataError):  # other features: recorded as not comparable
             production["accuracy"] = training.accuracy_on(
-                registry.load_model(current.version), holdout, cfg.training.decision_threshold
+                production_bytes, holdout, cfg.training.decision_threshold
             )
     promote, reasons = promotion.decide(candidate, production, cfg.gate)
     return artifacts.write_json(
@@ -233,6 +237,8 @@ def register_model(cfg: PipelineConfig, out: Path, model: str, gate: str) -> Pat
             )
         except AliasChanged as e:
             result = {"registered": False, "version": None, "reason": f"not promoted: {e}"}
+        except OSError as e:  # a full disk or a read-only registry: fail naming the registry
+            raise storage_error(e, cfg.paths.registry) from None
         else:
             how = "registered as" if entry.created else "reused the existing entry"
             result = {
