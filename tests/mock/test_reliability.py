@@ -112,20 +112,22 @@ def test_register_timing_out_once_leaves_one_entry_and_moves_production_once(
             first_ended.set()
 
     task.fn, task.timeout = slow_then_register, 2.0
-    write_alias = Registry._write_alias
-    monkeypatch.setattr(
-        Registry,
-        "_write_alias",
-        lambda self, name, entry: alias_writes.append(name) or write_alias(self, name, entry),
-    )
+    write_json = artifacts.write_json
+
+    def counting_write_json(path, obj):
+        if Path(path).name == "production.json":
+            alias_writes.append(obj["version"])
+        return write_json(path, obj)
+
+    monkeypatch.setattr(artifacts, "write_json", counting_write_json)
     run = dag.run("timeout")
     record = run.tasks["register_model"]
     assert run.state == SUCCESS and record.attempts == 2
+    assert registered_versions(tmp_path / "registry") == [1]
+    assert alias_writes == [1]  # production moved once
     # Attempt 1 woke while production was still unset, passed the alias check, and the
     # registry's checkpoint stopped it before it wrote anything.
     assert isinstance(attempts[0], cancellation.AttemptAbandoned), attempts[0]
-    assert registered_versions(tmp_path / "registry") == [1]
-    assert alias_writes == ["production"]
     registration = artifacts.read_json(Path(run.results["register_model"]))
     assert registration["reason"] == "registered as v0001 and promoted to production"
     assert read_alerts(cfg.alerts.log) == []
@@ -158,11 +160,18 @@ def test_crash_between_entry_and_alias_then_rerun_adds_no_duplicate(tmp_path):
         import os, sys
         sys.path.insert(0, {str(ROOT)!r})
         from pathlib import Path
-        from mlpipeline.registry import Registry
+        from mlpipeline import artifacts
         from mock_impl.pipeline import run_pipeline
         from tests.conftest import config_in
 
-        Registry._write_alias = lambda self, name, entry: os._exit(137)  # killed right here
+        write_json = artifacts.write_json
+
+        def killed_before_the_alias(path, obj):
+            if Path(path).name == "production.json":
+                os._exit(137)  # the entry is complete, the alias not yet moved
+            return write_json(path, obj)
+
+        artifacts.write_json = killed_before_the_alias
         run_pipeline(config_in(Path({str(tmp_path)!r})), run_id="crashed")
         """
     )
