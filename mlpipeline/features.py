@@ -26,9 +26,7 @@ def make_target(values: pd.Series, target: TargetConfig) -> pd.Series:
     future = values.shift(-target.horizon)
     compared = future - values if target.compare == "change" else future
     return (
-        _OPS[target.operator](compared, target.threshold)
-        .astype("float64")
-        .where(compared.notna())
+        _OPS[target.operator](compared, target.threshold).astype("float64").where(compared.notna())
     )
 
 

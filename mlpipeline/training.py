@@ -217,8 +217,7 @@ class WorkPlan:
 
     def describe(self) -> str:
         text = (
-            f"{self.candidates} candidate(s) x {self.folds} folds + 1 final fit = "
-            f"{self.fits} fits"
+            f"{self.candidates} candidate(s) x {self.folds} folds + 1 final fit = {self.fits} fits"
         )
         if self.seconds is not None:
             text += f", roughly {_duration(self.seconds)}"
@@ -235,8 +234,9 @@ def plan(cfg: PipelineConfig) -> WorkPlan:
     except OSError:
         rows = None  # load_data reports it
     spec = cfg.features
-    n_features = len(cfg.data.feature_columns) * (len(spec.lags) + len(spec.windows) * len(spec.stats))
-    seconds = None if rows is None else rounds * rows * 0.8 * n_features * SECONDS_PER_ROUND_CELL
+    per_column = len(spec.lags) + len(spec.windows) * len(spec.stats)
+    cells = None if rows is None else rows * 0.8 * len(cfg.data.feature_columns) * per_column
+    seconds = None if cells is None else rounds * cells * SECONDS_PER_ROUND_CELL  # 0.8: train
     return WorkPlan(len(grid), folds, len(grid) * folds + 1, rounds, seconds)
 
 

@@ -85,9 +85,7 @@ def test_concurrent_runs_never_let_the_worse_model_replace_the_better(tmp_path, 
 
 
 # -- 2. a timed-out attempt must not commit; abandoned work stops ------------------------------
-def test_register_timing_out_once_leaves_one_entry_and_moves_production_once(
-    tmp_path, monkeypatch
-):
+def test_register_timing_out_once_leaves_one_entry_and_moves_production_once(tmp_path, monkeypatch):
     """Attempt 1 is abandoned at its deadline but wakes up and reaches the registry while the
     retry is still on its way: the abandoned one must commit nothing, the retry everything."""
     cfg = config_in(tmp_path, orchestration__retries=2)
@@ -237,7 +235,7 @@ def test_sigint_stops_a_large_grid_within_seconds(tmp_path):
         from mock_impl.pipeline import run_pipeline
         from tests.conftest import config_in
 
-        grid = {{"max_depth": list(range(2, 12)), "n_estimators": [400], "learning_rate": [0.1, 0.2]}}
+        grid = {{"max_depth": list(range(2, 12)), "n_estimators": [400], "gamma": [0, 1]}}
         cfg = config_in(Path({str(tmp_path)!r}), tuning__grid=grid, orchestration__retries=2)
         try:
             run_pipeline(cfg, run_id="big")
