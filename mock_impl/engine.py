@@ -259,17 +259,18 @@ class DAG:
 
     @staticmethod
     def _call(task: Task, kwargs: dict[str, Any], run: DagRun) -> Any:
-        """One attempt, carrying a cancel token the run can set (Ctrl-C) and, with a timeout,
-        in a worker thread the engine abandons at the deadline (`run_with_timeout`)."""
+        """One attempt, carrying a cancel token: without a timeout, the run's own cancel event
+        (set on Ctrl-C); with one, a token of its own, in a worker thread the engine abandons
+        at the deadline (`run_with_timeout`) and that the run also cancels on Ctrl-C."""
+        if task.timeout is None:
+            with cancellation.attempt(run.cancel):
+                return task.fn(**kwargs)
         token = threading.Event()
         with run.lock:
             run.tokens.add(token)
         if run.cancel.is_set():
             token.set()
         try:
-            if task.timeout is None:
-                with cancellation.attempt(token):
-                    return task.fn(**kwargs)
             return cancellation.run_with_timeout(
                 lambda: task.fn(**kwargs), task.timeout, name=task.name, token=token
             )
