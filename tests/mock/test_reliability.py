@@ -224,11 +224,13 @@ def test_ctrl_c_cancels_parallel_attempts_without_retrying_or_alerting():
 
 
 def test_sigint_stops_a_large_grid_within_seconds(tmp_path):
-    """A real SIGINT to a process tuning a large grid: it exits within seconds (no thread keeps
-    burning CPU, nothing is retried) and sends no alert."""
+    """A real SIGINT to a process tuning a large grid: KeyboardInterrupt reaches the caller at
+    once, no thread is left burning CPU a second later, nothing is retried, no alert is sent.
+    (The process's own exit, unloading pandas and XGBoost, takes seconds on a loaded machine:
+    it is bounded, not timed.)"""
     script = textwrap.dedent(
         f"""
-        import signal, sys
+        import signal, sys, threading, time
         sys.path.insert(0, {str(ROOT)!r})
         signal.signal(signal.SIGINT, signal.default_int_handler)
         from pathlib import Path
@@ -240,7 +242,11 @@ def test_sigint_stops_a_large_grid_within_seconds(tmp_path):
         try:
             run_pipeline(cfg, run_id="big")
         except KeyboardInterrupt:
-            print("cancelled", flush=True)
+            print("cancelled at", time.time(), flush=True)
+            give_up = time.monotonic() + 1.0
+            while threading.active_count() > 1 and time.monotonic() < give_up:
+                time.sleep(0.02)
+            print("threads left:", [t.name for t in threading.enumerate()][1:], flush=True)
             sys.exit(130)
         print("finished", flush=True)
         """
@@ -260,16 +266,17 @@ def test_sigint_stops_a_large_grid_within_seconds(tmp_path):
             assert time.monotonic() < deadline, "tuning never started"
             time.sleep(0.1)
         time.sleep(1.0)  # well inside the 20 x 4 folds of 400 rounds
-        sent = time.monotonic()
+        sent = time.time()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-        took = time.monotonic() - sent
+        out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    assert (proc.returncode, out.strip()) == (130, "cancelled"), err[-2000:]
-    assert took < 5.0, f"exited {took:.1f} s after SIGINT"
+    assert proc.returncode == 130, (out, err[-2000:])
+    cancelled, threads = out.splitlines()
+    assert float(cancelled.removeprefix("cancelled at ")) - sent < 2.0
+    assert threads == "threads left: []"
     assert read_alerts(tmp_path / "alerts.jsonl") == []
     assert registered_versions(tmp_path / "registry") == []
 
