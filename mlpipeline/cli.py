@@ -19,8 +19,8 @@ from rich.live import Live
 from rich.table import Table
 
 from mlpipeline import artifacts, engines, pipelines, progress, summary
-from mlpipeline.config import load_config
-from mlpipeline.errors import PipelineError
+from mlpipeline.config import PipelineConfig, load_config
+from mlpipeline.errors import ConfigError, PipelineError
 
 _ICONS = {"pending": "·", "running": "▶", "done": "✔", "cached": "↺", "failed": "✘"}
 
@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--run-id", help="default: <engine>-<UTC time>-<pid>")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
+    run.add_argument("--yes", action="store_true", help="run even above tuning.max_fits")
     graph = sub.add_parser("graph", help="print a pipeline's steps: inputs, config, outputs")
     graph.add_argument("--pipeline", default=pipelines.DEFAULT, choices=list(pipelines.PIPELINES))
     return parser
@@ -67,10 +68,25 @@ def _progress_table(states: dict[str, str]) -> Table:
     return table
 
 
+def announce_work(cfg: PipelineConfig, console: Console, *, yes: bool) -> None:
+    """Say how much training the run asks for; refuse above `tuning.max_fits` unless --yes."""
+    from mlpipeline.training import plan  # xgboost and pandas: only when a run starts
+
+    work = plan(cfg)
+    console.print(f"tuning: {work.describe()}", highlight=False)
+    if work.fits > cfg.tuning.max_fits and not yes:
+        raise ConfigError(
+            f"{work.fits} fits is more than tuning.max_fits = {cfg.tuning.max_fits}: shrink "
+            "tuning.grid or tuning.cv_folds, raise tuning.max_fits, or run with --yes"
+        )
+
+
 def run(args: argparse.Namespace, console: Console) -> int:
     pipeline = pipelines.get(args.pipeline)
     config = args.config or pipeline.default_config
     cfg = load_config(config, dict(args.overrides), config_type=pipeline.config_type)
+    if isinstance(cfg, PipelineConfig):  # the weather pipeline's tuning grid
+        announce_work(cfg, console, yes=args.yes)
     engine = engines.load(args.engine)
     run_id = args.run_id or artifacts.new_run_id(args.engine)
     states = dict.fromkeys(pipeline.order, "pending")

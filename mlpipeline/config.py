@@ -4,6 +4,11 @@ Every section is a frozen (pydantic) dataclass. Unknown keys, wrong types and im
 are refused with a message naming the key. Relative paths are resolved against the directory of
 the TOML file, so a config works from any working directory.
 
+Every number has a finite, sane range: no infinity or NaN anywhere (TOML allows both), and an
+upper bound on every count, delay and timeout, so that no engine is handed a value it cannot
+honour (a timeout of 1e300 s overflows Airflow's timedelta and Python's thread waits).
+tests/steps/test_config_fuzz.py holds the loader to it: any config loads or names its bad key.
+
 Airflow receives it flattened as `params` (`to_params`: ``{"features_lags": [0, 1], ...}``) and
 rebuilds it with `from_params`; Prefect takes it whole as one typed flow parameter.
 """
@@ -20,6 +25,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AllowInfNan,
     ConfigDict,
     Field,
     StrictBool,
@@ -37,10 +43,12 @@ from mlpipeline.errors import ConfigError
 
 _STRICT = ConfigDict(extra="forbid")
 
-NonNegInt = Annotated[StrictInt, Field(ge=0)]
-PosInt = Annotated[StrictInt, Field(ge=1)]
-Number = StrictInt | StrictFloat
-NonNegFloat = Annotated[Number, Field(ge=0)]
+# Upper bounds: generous for any real use, small enough for every engine to honour.
+MAX_COUNT = 10_000_000  # rows, lags, windows
+DAY = 86_400.0
+
+Number = StrictInt | Annotated[StrictFloat, AllowInfNan(False)]  # finite
+Seconds = Annotated[Number, Field(ge=0, le=DAY)]
 Name = Annotated[StrictStr, Field(min_length=1)]
 
 # Hyperparameters a grid may name, and the range each accepts.
@@ -63,8 +71,11 @@ class DataConfig:
     time_column: Name
     time_format: Name
     feature_columns: Annotated[tuple[Name, ...], Field(min_length=1)]
+    # Missing values (empty cells, NaN) follow this policy. Infinite values (inf, -inf) are always
+    # refused, whatever the policy: they are not gaps but broken readings, and dropping or
+    # forward-filling them would hide that (data.validate reports them per column with lines).
     missing: Literal["fail", "drop", "ffill"] = "fail"
-    min_rows: PosInt = 50
+    min_rows: Annotated[StrictInt, Field(ge=1, le=MAX_COUNT)] = 50
     # Exclusive end of the data window (ISO date); "" means all rows. Airflow sets it from the
     # run's data interval so a backfill sees only what was known then.
     as_of: StrictStr = ""
@@ -89,18 +100,36 @@ class DataConfig:
 
 @dataclass(frozen=True, config=_STRICT)
 class TargetConfig:
-    """Binary target: ``column[t + horizon] <operator> threshold``."""
+    """Binary target, on the value or on its change over the horizon:
+
+    * ``compare = "value"`` (default): ``column[t + horizon] <operator> threshold``
+      ("rain tomorrow": precipitation > 0);
+    * ``compare = "change"``: ``column[t + horizon] - column[t] <operator> threshold``
+      ("the value rises": ``operator = ">"``, ``threshold = 0``; "rises by more than 2": 2).
+
+    One threshold key serves both, rather than a separate `min_change`: in "change" mode the
+    threshold *is* the change, so no config can set a key the mode ignores.
+    """
 
     column: Name
-    horizon: PosInt = 1
+    horizon: Annotated[StrictInt, Field(ge=1, le=MAX_COUNT)] = 1
     operator: Literal[">", ">=", "<", "<="] = ">"
     threshold: Number = 0.0
+    compare: Literal["value", "change"] = "value"
+
+    def describe(self) -> str:
+        value = f"{self.column}[t + {self.horizon}]"
+        if self.compare == "change":
+            value += f" - {self.column}[t]"
+        return f"{value} {self.operator} {self.threshold}"
 
 
 @dataclass(frozen=True, config=_STRICT)
 class FeaturesConfig:
-    lags: tuple[NonNegInt, ...] = (0, 1, 2, 7)  # 0 is the value at t itself
-    windows: tuple[Annotated[StrictInt, Field(ge=2)], ...] = (3, 7)
+    # 0 is the value at t itself. Lags and windows too long for the data are refused when the
+    # features are built (features.build), naming these keys.
+    lags: tuple[Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)], ...] = (0, 1, 2, 7)
+    windows: tuple[Annotated[StrictInt, Field(ge=2, le=MAX_COUNT)], ...] = (3, 7)
     stats: Annotated[tuple[Literal["mean", "std", "min", "max"], ...], Field(min_length=1)] = (
         "mean",
         "std",
@@ -126,6 +155,9 @@ class TuningConfig:
     grid: dict[str, Annotated[list[Number], Field(min_length=1)]]
     cv_folds: Annotated[StrictInt, Field(ge=2, le=50)] = 4
     metric: Literal["roc_auc", "accuracy", "balanced_accuracy", "f1"] = "roc_auc"
+    # The CLI refuses a grid needing more fits than this (candidates x folds + 1) unless run
+    # with --yes: a typo in a grid should not start hours of work.
+    max_fits: Annotated[StrictInt, Field(ge=1, le=1_000_000)] = 500
 
     def candidates(self) -> list[dict[str, Any]]:
         """The grid expanded in a fixed order (keys sorted): candidate i is the same everywhere.
@@ -157,8 +189,9 @@ class TuningConfig:
 
 @dataclass(frozen=True, config=_STRICT)
 class TrainingConfig:
-    seed: NonNegInt = 42
-    n_jobs: PosInt = 1  # fixed thread count: part of what makes model bytes reproducible
+    seed: Annotated[StrictInt, Field(ge=0, le=2**31 - 1)] = 42  # XGBoost's seed is an int32
+    # Fixed thread count: part of what makes model bytes reproducible.
+    n_jobs: Annotated[StrictInt, Field(ge=1, le=1024)] = 1
     decision_threshold: Annotated[Number, Field(gt=0, lt=1)] = 0.5
 
 
@@ -180,7 +213,8 @@ class PathsConfig:
 @dataclass(frozen=True, config=_STRICT)
 class CacheConfig:
     enabled: StrictBool = True
-    expiration_seconds: NonNegInt = 0  # 0: entries never expire
+    # 0: entries never expire. At most ten years.
+    expiration_seconds: Annotated[StrictInt, Field(ge=0, le=3650 * 86_400)] = 0
 
 
 @dataclass(frozen=True, config=_STRICT)
@@ -188,11 +222,13 @@ class OrchestrationConfig:
     """Retry and timeout policy, mapped onto each engine's own knobs."""
 
     retries: Annotated[StrictInt, Field(ge=0, le=20)] = 2
-    retry_delay_seconds: NonNegFloat = 1.0
-    retry_backoff: Annotated[Number, Field(ge=1)] = 2.0
-    retry_max_delay_seconds: NonNegFloat = 30.0
+    retry_delay_seconds: Seconds = 1.0
+    retry_backoff: Annotated[Number, Field(ge=1, le=10)] = 2.0
+    retry_max_delay_seconds: Seconds = 30.0
     retry_jitter: Annotated[Number, Field(ge=0, le=1)] = 0.1
-    task_timeout_seconds: Annotated[Number, Field(gt=0)] = 600.0
+    # At most a day: a step that needs longer belongs in a batch system, and every engine can
+    # honour a day (Airflow's execution_timeout, Prefect's timeout_seconds, thread waits).
+    task_timeout_seconds: Annotated[Number, Field(gt=0, le=DAY)] = 600.0
     # Tasks at once: the mock engine's pool, Prefect's thread pool (one thread per XGBoost fit,
     # training.n_jobs threads each). Airflow's dag.test() runs one task at a time.
     max_workers: Annotated[StrictInt, Field(ge=1, le=64)] = 2
@@ -267,7 +303,7 @@ class PipelineConfig(FlatParams):
     orchestration: OrchestrationConfig = OrchestrationConfig()
     alerts: AlertsConfig = AlertsConfig()
     # For teaching and tests: step name -> how many times it fails before succeeding (-1: always).
-    faults: dict[str, Annotated[StrictInt, Field(ge=-1)]] = Field(default_factory=dict)
+    faults: dict[str, Annotated[StrictInt, Field(ge=-1, le=100)]] = Field(default_factory=dict)
 
     @field_validator("faults")
     @classmethod

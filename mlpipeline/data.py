@@ -11,6 +11,7 @@ import csv
 import io
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -72,6 +73,12 @@ def build_schema(cfg: PipelineConfig) -> pa.DataFrameSchema:
         lambda s: pd.to_numeric(s, errors="coerce").notna() | s.isna(),
         error="not a number",
     )
+    # inf and -inf parse as numbers; they are refused under every data.missing policy (see
+    # DataConfig.missing), reported like missing values: column, count, lines.
+    finite = pa.Check(
+        lambda s: ~np.isinf(pd.to_numeric(s, errors="coerce").astype("float64")),
+        error="not a finite number (inf)",
+    )
     nullable = d.missing != "fail"
     columns = {
         d.time_column: pa.Column(
@@ -89,7 +96,7 @@ def build_schema(cfg: PipelineConfig) -> pa.DataFrameSchema:
         ),
     }
     for col in dict.fromkeys((*d.feature_columns, t.column)):
-        columns[col] = pa.Column(nullable=nullable, checks=[numeric])
+        columns[col] = pa.Column(nullable=nullable, checks=[numeric, finite])
     return pa.DataFrameSchema(columns, strict=False, coerce=False)
 
 
@@ -133,10 +140,7 @@ def validate(
     if t.column in df and not any(f.startswith(f"column {t.column!r}") for f in failures):
         target = make_target(pd.to_numeric(df[t.column]).reset_index(drop=True), t).dropna()
         if target.nunique() < 2:
-            failures.append(
-                f"target ({t.column} {t.operator} {t.threshold} after {t.horizon} "
-                f"step(s)) is constant: nothing to learn"
-            )
+            failures.append(f"target ({t.describe()}) is constant: nothing to learn")
     if failures:
         raise ValidationFailed(failures, where=where)
 

@@ -2,10 +2,21 @@
 
 `retryable` tells every engine whether another attempt could help: bad input, a bad config or a
 failed validation fail at once (Airflow: AirflowFailException, Prefect: retry_condition_fn, the
-mock: its retry loop), anything else is treated as transient.
+mock: its retry loop), and so do storage errors another try cannot fix (a full disk, a read-only
+or forbidden path: `PERMANENT_ERRNOS`) and an attempt its engine abandoned. Anything else is
+treated as transient.
 """
 
 from __future__ import annotations
+
+import errno
+import os
+
+# OS errors that a retry seconds later cannot fix: the disk stays full, the file system stays
+# read-only, the permissions stay wrong. Someone has to act first.
+PERMANENT_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR}
+)
 
 
 class PipelineError(Exception):
@@ -45,5 +56,31 @@ class InjectedFault(PipelineError):
     retryable = True
 
 
+class StorageError(PipelineError):
+    """Reading or writing a file failed; `retryable` depends on the cause (`PERMANENT_ERRNOS`)."""
+
+    def __init__(self, message: str, *, where: str | None = None, retryable: bool = True):
+        self.retryable = retryable
+        super().__init__(message, where=where)
+
+
+def storage_error(exc: OSError, where: str | os.PathLike) -> StorageError:
+    """An OSError as a one-line error naming the file (the OS does not always: a write that
+    fills the disk reports no path), classified as transient or not."""
+    path = exc.filename if exc.filename is not None else where
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return StorageError(
+        f"{reason} (errno {exc.errno})" if exc.errno else reason,
+        where=os.fsdecode(path),
+        retryable=exc.errno not in PERMANENT_ERRNOS,
+    )
+
+
 def is_retryable(exc: BaseException) -> bool:
-    return exc.retryable if isinstance(exc, PipelineError) else True
+    """Could another attempt succeed? PipelineErrors say so themselves; KeyboardInterrupt and
+    abandoned attempts never retry; OS errors depend on their errno."""
+    if isinstance(exc, OSError) and exc.errno in PERMANENT_ERRNOS:
+        return False
+    if isinstance(exc, KeyboardInterrupt | SystemExit):
+        return False
+    return bool(getattr(exc, "retryable", True))

@@ -14,7 +14,7 @@ import contextlib
 
 from mlpipeline import artifacts, data, features, promotion, training
 from mlpipeline.config import PipelineConfig
-from mlpipeline.errors import DataError, RegistryError
+from mlpipeline.errors import DataError, RegistryError, storage_error
 from mlpipeline.paths import WEATHER_CONFIG
 from mlpipeline.pipeline import Pipeline, StepOutput
 from mlpipeline.registry import PRODUCTION, AliasChanged, Registry
@@ -187,14 +187,18 @@ def gate_model(
     """Promote or refuse, with every reason; re-scores production on the same holdout."""
     candidate = metrics.json("metrics")
     registry = Registry(cfg.paths.registry)
-    current = registry.production()
+    try:
+        current = registry.production()
+        production_bytes = registry.load_model(current.version) if current else None
+    except OSError as e:  # unreadable registry: name it; a retry cannot fix permissions
+        raise storage_error(e, cfg.paths.registry) from None
     production = None
     if current is not None:
         production = {"version": current.version, "sha256": current.sha256, "accuracy": None}
         holdout = split.frame("holdout")
         with contextlib.suppress(DataError):  # other features: recorded as not comparable
             production["accuracy"] = training.accuracy_on(
-                registry.load_model(current.version), holdout, cfg.training.decision_threshold
+                production_bytes, holdout, cfg.training.decision_threshold
             )
     promote, reasons = promotion.decide(candidate, production, cfg.gate)
     out.write_json(
@@ -247,6 +251,8 @@ def register_model(
             )
         except AliasChanged as e:
             result = {"registered": False, "version": None, "reason": f"not promoted: {e}"}
+        except OSError as e:  # a full disk or a read-only registry: fail naming the registry
+            raise storage_error(e, cfg.paths.registry) from None
         else:
             how = "registered as" if entry.created else "reused the existing entry"
             result = {

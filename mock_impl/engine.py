@@ -9,7 +9,11 @@
 * Retries: ``attempts = retries + 1``, exponential backoff with bounded jitter, and a
   ``retry_if`` predicate so errors a retry cannot fix fail at once.
 * An optional per-task timeout. A Python thread cannot be killed: a timed-out attempt is
-  abandoned (its result discarded) and counted as failed, as in Prefect's thread-pool runner.
+  abandoned and counted as failed; its cancel token (``mlpipeline.cancellation``) makes it stop
+  at its next checkpoint, so it neither burns CPU nor commits anything after the retry started.
+* Ctrl-C (KeyboardInterrupt) is not a failed attempt: the run cancels every in-flight attempt's
+  token, schedules nothing more, leaves the pool without waiting for abandoned work, fires no
+  failure callback, and lets KeyboardInterrupt propagate to the caller.
 * Mapping: a task with ``map_count=n`` runs as n instances (``fn(..., index=i)``), in parallel,
   each with its own retries, cache entry and run record; downstream tasks receive the list of
   results in index order. The fan-out size is fixed when the DAG is built (Airflow's
@@ -33,7 +37,7 @@ from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from typing import TYPE_CHECKING, Any
 
-from mlpipeline import artifacts
+from mlpipeline import artifacts, cancellation
 from mlpipeline.runs import FAILED, NOT_RUN, SUCCESS, UPSTREAM_FAILED, TaskRecord
 
 if TYPE_CHECKING:
@@ -85,6 +89,16 @@ class DagRun:
     start: float
     end: float = 0.0
     instances: dict[str, list[TaskRecord]] = field(default_factory=dict)  # mapped tasks
+    # Set on Ctrl-C: every attempt's token is cancelled and no attempt or retry starts.
+    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    tokens: set[threading.Event] = field(default_factory=set, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def stop(self) -> None:
+        self.cancel.set()
+        with self.lock:
+            for token in self.tokens:
+                token.set()
 
     @property
     def state(self) -> str:
@@ -100,7 +114,7 @@ class DAG:
         cache: ResultCache | None = None,
         on_failure_callback: Callable[[DagRun], None] | None = None,
         on_event: Callable[[str, str], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         seed: int = 0,
     ):
         self.dag_id = dag_id
@@ -109,7 +123,7 @@ class DAG:
         self.cache = cache
         self.on_failure_callback = on_failure_callback
         self.on_event = on_event or (lambda name, state: None)
-        self.sleep = sleep
+        self.sleep = sleep  # None: wait on the run's cancel event (Ctrl-C ends the wait)
         self.rng = random.Random(seed)
 
     def add_task(self, name: str, fn: Callable[..., Any], **options: Any) -> Task:
@@ -160,7 +174,8 @@ class DAG:
             {},
             time.time(),
         )
-        with ThreadPoolExecutor(self.max_workers, thread_name_prefix=self.dag_id) as pool:
+        pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix=self.dag_id)
+        try:
             running: dict[Future, str] = {}
             while True:
                 ready = sorter.get_ready()
@@ -194,6 +209,13 @@ class DAG:
                         self._finish(sorter, run, name)
                     elif name not in running.values():  # the fan-out's last instance
                         self._finish_mapped(sorter, run, name)
+        except BaseException:
+            # Ctrl-C or an engine error: abandon the in-flight attempts (they stop at their next
+            # checkpoint) and do not wait for them; queued tasks never start.
+            run.stop()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
         for record in run.tasks.values():
             if record.state == NOT_RUN:
                 record.state = UPSTREAM_FAILED
@@ -237,13 +259,23 @@ class DAG:
             return task.name
         self.on_event(task.name, "running")
         for attempt in range(1, task.retries + 2):
+            if run.cancel.is_set():
+                return task.name  # the run was cancelled: no new attempt
             record.attempts = attempt
             try:
-                value = self._call(task, kwargs)
+                value = self._call(task, kwargs, run)
+            except KeyboardInterrupt:
+                raise  # Ctrl-C on the driver thread: not a failed attempt, never retried
             except BaseException as exc:  # noqa: BLE001 - any failure is recorded, not raised
+                if run.cancel.is_set():
+                    return task.name  # abandoned by a cancelled run: not a failure either
                 last = attempt == task.retries + 1 or not task.retry_if(exc)
                 if not last:
-                    self.sleep(task.delay(attempt, self.rng))
+                    delay = task.delay(attempt, self.rng)
+                    if self.sleep is None:
+                        run.cancel.wait(delay)
+                    else:
+                        self.sleep(delay)
                     continue
                 record.state, record.error, record.end = (
                     FAILED,
@@ -273,22 +305,22 @@ class DAG:
             run.results[task.name][index] = value
 
     @staticmethod
-    def _call(task: Task, kwargs: dict[str, Any]) -> Any:
+    def _call(task: Task, kwargs: dict[str, Any], run: DagRun) -> Any:
+        """One attempt, carrying a cancel token: without a timeout, the run's own cancel event
+        (set on Ctrl-C); with one, a token of its own, in a worker thread the engine abandons
+        at the deadline (`run_with_timeout`) and that the run also cancels on Ctrl-C."""
         if task.timeout is None:
-            return task.fn(**kwargs)
-        box: dict[str, Any] = {}
-
-        def target() -> None:
-            try:
-                box["value"] = task.fn(**kwargs)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
-                box["error"] = exc
-
-        worker = threading.Thread(target=target, name=f"{task.name}-attempt", daemon=True)
-        worker.start()
-        worker.join(task.timeout)
-        if worker.is_alive():
-            raise TimeoutError(f"{task.name} exceeded its timeout of {task.timeout:g} s")
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
+            with cancellation.attempt(run.cancel):
+                return task.fn(**kwargs)
+        token = threading.Event()
+        with run.lock:
+            run.tokens.add(token)
+        if run.cancel.is_set():
+            token.set()
+        try:
+            return cancellation.run_with_timeout(
+                lambda: task.fn(**kwargs), task.timeout, name=task.name, token=token
+            )
+        finally:
+            with run.lock:
+                run.tokens.discard(token)

@@ -57,3 +57,39 @@ def test_build_drops_incomplete_rows():
     assert len(out) == 60 - 4 - 2  # longest history (window 5) and the horizon
     assert not out.isna().any().any()
     assert set(out[features.TARGET]) <= {0.0, 1.0}
+
+
+def test_change_target_compares_with_the_current_value():
+    df = frame()
+    rises = TargetConfig(column="y", horizon=2, operator=">", threshold=0.0, compare="change")
+    target = features.make_target(df["y"], rises)
+    assert target.iloc[5] == float(df["y"].iloc[7] > df["y"].iloc[5])
+    assert target.iloc[-2:].isna().all()
+    by_half = TargetConfig(column="y", horizon=1, operator=">=", threshold=0.5, compare="change")
+    change = df["y"].shift(-1) - df["y"]
+    expected = (change >= 0.5).astype(float).where(change.notna())
+    pd.testing.assert_series_equal(features.make_target(df["y"], by_half), expected)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        FeaturesConfig(lags=(0, 10_000), windows=(3,)),
+        FeaturesConfig(lags=(0,), windows=(59,)),
+    ],
+    ids=["huge-lag", "huge-window"],
+)
+def test_lags_and_windows_leaving_too_few_rows_name_the_keys(spec):
+    with pytest.raises(features.DataError) as e:
+        features.build(frame(), "t", ("x", "y"), "y", spec, TARGET)
+    msg = str(e.value)
+    assert msg.startswith("build_features: ")
+    assert "features.lags" in msg and "features.windows" in msg
+    assert "leave too few rows" in msg and "60 row(s) leave 0, at least 30 needed" in msg
+
+
+def test_features_overflowing_to_infinity_are_refused():
+    df = frame()
+    df.loc[20:, "x"] = 1e308 * np.where(np.arange(40) % 2, 1, -1)  # finite, but std overflows
+    with pytest.raises(features.DataError, match=r"x_roll5_std.*overflow"):
+        features.build(df, "t", ("x", "y"), "y", SPEC, TARGET)
