@@ -355,6 +355,9 @@ def _describe(error: ValidationError, source: str) -> str:
     for err in error.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
+        head, sep, rest = msg.partition(": ")
+        if sep and isinstance(err.get("input"), dict) and head in err["input"]:
+            key, msg = f"{key}.{head}", rest  # a table's own key: tuning.grid.max_depth
         if err["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
             msg = "unknown key"
         elif err["type"] == "missing_argument" or err["type"] == "missing":

@@ -132,7 +132,7 @@ def test_register_timing_out_once_leaves_one_entry_and_moves_production_once(tmp
     # Attempt 1 woke while production was still unset, passed the alias check, and the
     # registry's checkpoint stopped it before it wrote anything.
     assert isinstance(attempts[0], cancellation.AttemptAbandoned), attempts[0]
-    registration = artifacts.read_json(Path(run.results["register_model"]))
+    registration = artifacts.read_json(Path(run.results["register_model"]) / "registration.json")
     assert registration["reason"] == "registered as v0001 and promoted to production"
     assert read_alerts(cfg.alerts.log) == []
 
