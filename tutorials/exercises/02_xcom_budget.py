@@ -8,8 +8,8 @@
 # 1 KB each.
 #
 # Hint: `XComModel.get_many(run_id=..., dag_ids=...)` selects the rows; run it in
-# `create_session()` (see lesson 2). Run this file as it is first: it prints what is left to
-# do. The solution is in `../solutions/02_xcom_budget.py`.
+# `create_session()` (see lesson 2). Run this file as it is first: it stops with "not solved yet"
+# and says what is left to do. The solution is in `../solutions/02_xcom_budget.py`.
 
 # %%
 # requires: airflow
@@ -39,4 +39,5 @@ def check() -> bool:
     return True
 
 
-check()
+if not check():
+    raise SystemExit("not solved yet: do the TODO printed above, then run this file again")
