@@ -29,7 +29,9 @@
 # 4. run the seed tutorial's extract-transform-load example on the mock engine;
 # 5. read the real ML pipeline's graph and run it end to end with the mock engine.
 #
-# Runs anywhere (no orchestrator needed) in a few seconds.
+# - **Environment:** any (`tox -e mock`, `-e airflow` or `-e prefect`): no orchestrator needed.
+# - **Prerequisites:** Python functions and dictionaries; nothing about orchestrators.
+# - **Learner time:** about 30 minutes to read and run; the notebook executes in about 5 s.
 
 # %%
 # requires: none
@@ -243,7 +245,12 @@ for step, path in result.outputs.items():
 # 3. In the ML pipeline, why does `gate_model` depend on `split_data`?
 # 4. What would `etl_example` print for `Load records` if `extract` returned `[1, 2, 3]`?
 #
+# Exercise: `exercises/01_diamond.py` (solution in `solutions/01_diamond.py`).
+
+# %% [markdown] jupyter={"source_hidden": true}
 # ## Answers
+#
+# Collapsed in Jupyter: try the questions first, then open this cell.
 #
 # 1. `fetch_weather` and `clean_weather` (and `fetch_sales` has already finished): nothing links
 #    them to the sales branch until `join`.
@@ -253,8 +260,6 @@ for step, path in result.outputs.items():
 # 3. The gate re-scores the current production model on the same holdout rows as the candidate,
 #    so that the comparison is fair.
 # 4. `Load records: 3`: `transform` doubles each value and `load` counts them.
-#
-# Exercise: `exercises/01_diamond.py` (solution in `solutions/01_diamond.py`).
 
 # %%
 import shutil

@@ -30,7 +30,10 @@
 # 4. explain what XCom is for and why large data goes by reference;
 # 5. run the project's ML pipeline DAG and read its task instances.
 #
-# Needs Airflow: run it in `tox -e airflow` (the test suite skips it elsewhere). About 20 s.
+# - **Environment:** `tox -e airflow` only (skipped elsewhere, with a note).
+# - **Prerequisites:** lesson 1 (tasks, dependencies, the mock engine).
+# - **Learner time:** about 45 minutes; the notebook executes in about 20 s, a third of it
+#   Airflow's start-up.
 
 # %%
 # requires: airflow
@@ -185,7 +188,12 @@ assert result.ok and all(len(p) < 300 for p in result.outputs.values())
 # 3. In the TaskFlow DAG, where is the edge `split_data -> train_model` declared?
 # 4. Why does the classic example push predictions rather than the fitted model?
 #
+# Exercise: `exercises/02_xcom_budget.py` (solution in `solutions/02_xcom_budget.py`).
+
+# %% [markdown] jupyter={"source_hidden": true}
 # ## Answers
+#
+# Collapsed in Jupyter: try the questions first, then open this cell.
 #
 # 1. Airflow has already read its configuration: it uses `~/airflow` (creating it), and the
 #    later setting is ignored.
@@ -195,8 +203,6 @@ assert result.ok and all(len(p) < 300 for p in result.outputs.values())
 #    output of `split_data`) creates the dependency.
 # 4. XCom values are JSON: a fitted model is not, and unpickling one from a database would run
 #    arbitrary code. The project's DAG writes the model to a file and pushes its path.
-#
-# Exercise: `exercises/02_xcom_budget.py` (solution in `solutions/02_xcom_budget.py`).
 
 # %%
 shutil.rmtree(work)

@@ -28,8 +28,10 @@
 # 3. run the seed tutorial's Prefect example, updated for Prefect 3;
 # 4. read the project's flow and the task runs it records.
 #
-# Needs Prefect: run it in `tox -e prefect` (the test suite skips it elsewhere). About 25 s, most
-# of it starting Prefect's local API server once.
+# - **Environment:** `tox -e prefect` only (skipped elsewhere, with a note).
+# - **Prerequisites:** lesson 1; lesson 2 for the Airflow side of the comparisons.
+# - **Learner time:** about 40 minutes; the notebook executes in about 25 s, half of it Prefect's
+#   server start-up.
 
 # %%
 # requires: prefect
@@ -257,7 +259,12 @@ for run in sorted(runs, key=lambda r: r.start_time):
 # 3. A flow calls `a = t1(); b = t2(a)`. How does Prefect know that `t2` depends on `t1`?
 # 4. Why does the project name the mapped runs `tune_model-{candidate}`?
 #
+# Exercise: `exercises/03_parallel_flow.py` (solution in `solutions/03_parallel_flow.py`).
+
+# %% [markdown] jupyter={"source_hidden": true}
 # ## Answers
+#
+# Collapsed in Jupyter: try the questions first, then open this cell.
 #
 # 1. Call them directly inside the flow (`t1(); t2(); ...`): each call runs to completion in the
 #    flow's thread before the next one starts.
@@ -267,8 +274,6 @@ for run in sorted(runs, key=lambda r: r.start_time):
 #    `t2`'s input (the edges the project's contract tests read back).
 # 4. Mapped runs are otherwise named at random; a stable name per candidate makes the runs
 #    readable in the UI and in logs.
-#
-# Exercise: `exercises/03_parallel_flow.py` (solution in `solutions/03_parallel_flow.py`).
 
 # %%
 import shutil

@@ -30,9 +30,10 @@
 # 3. tell retryable errors from errors that must fail at once;
 # 4. check that a permanent failure sends exactly one alert, however many attempts it took.
 #
-# Runs in every environment. The mock engine's sections always run; the Airflow section runs in
-# `tox -e airflow`, the Prefect section in `tox -e prefect`, and each prints a one-line note
-# elsewhere.
+# - **Environment:** any; the Airflow section runs in `tox -e airflow`, the Prefect section in `tox
+#   -e prefect`.
+# - **Prerequisites:** lessons 1 to 3 (the engines you will read about).
+# - **Learner time:** about 40 minutes; the notebook executes in 5 to 20 s depending on the engine.
 
 # %%
 # requires: any
@@ -349,7 +350,12 @@ assert all(a == attempts_seen["mock"] for a in attempts_seen.values())
 # 3. Why should the alert fire after the last attempt and not on the first failure?
 # 4. What does jitter protect against?
 #
+# Exercise: `exercises/04_flaky_service.py` (solution in `solutions/04_flaky_service.py`).
+
+# %% [markdown] jupyter={"source_hidden": true}
 # ## Answers
+#
+# Collapsed in Jupyter: try the questions first, then open this cell.
 #
 # 1. 2 + 6 + 10 = 18 s (the third wait, 18 s, is capped at 10 s).
 # 2. The data will be just as bad on the next attempt: retrying only delays the alert and wastes
@@ -358,8 +364,6 @@ assert all(a == attempts_seen["mock"] for a in attempts_seen.values())
 #    people to ignore alerts.
 # 4. Many tasks failing together (a database restart) would otherwise all retry at the same
 #    instant and overload the service again: the "thundering herd".
-#
-# Exercise: `exercises/04_flaky_service.py` (solution in `solutions/04_flaky_service.py`).
 
 # %%
 shutil.rmtree(work)

@@ -28,8 +28,11 @@
 # 4. no alerting (a failed run that nobody hears about);
 # 5. large data through XCom (data frames in the orchestrator's database).
 #
-# Runs in every environment: the mock sections always, the Airflow section in
-# `tox -e airflow`, the Prefect section in `tox -e prefect`.
+# - **Environment:** any; the Airflow section runs in `tox -e airflow`, the Prefect section in `tox
+#   -e prefect`.
+# - **Prerequisites:** lessons 1 to 5 (each mistake refers back to the lesson that teaches its
+#   fix).
+# - **Learner time:** about 40 minutes; the notebook executes in 5 to 20 s depending on the engine.
 
 # %%
 # requires: any
@@ -329,7 +332,12 @@ if prefect_ok:
 # 3. What is wrong with `as_of = datetime.now()` inside a task?
 # 4. Why is "the task returns a 200 MB frame and it works" still a mistake in Airflow?
 #
+# Exercise: `exercises/06_backfill_window.py` (solution in `solutions/06_backfill_window.py`).
+
+# %% [markdown] jupyter={"source_hidden": true}
 # ## Answers
+#
+# Collapsed in Jupyter: try the questions first, then open this cell.
 #
 # 1. 20,000 x 0.1 s = 2,000 s, over half an hour, before any work.
 # 2. Errors another attempt cannot fix: invalid data, a wrong config, a failed validation.
@@ -338,8 +346,6 @@ if prefect_ok:
 # 4. Every run writes 200 MB per such task into the metadata database, which the scheduler and
 #    the UI read all day: it slows everything, and the database grows without bound. Pass a path
 #    to storage built for data.
-#
-# Exercise: `exercises/06_backfill_window.py` (solution in `solutions/06_backfill_window.py`).
 
 # %%
 shutil.rmtree(work)

@@ -28,9 +28,10 @@
 # 3. compute what an engine's overhead means for a pipeline of a given size;
 # 4. say when each engine fits.
 #
-# Runs in every environment: it measures the engines installed here (the mock engine everywhere,
-# Airflow in `tox -e airflow`, Prefect in `tox -e prefect`). Quick mode takes 10 s for the mock
-# engine and a minute or two with Airflow or Prefect.
+# - **Environment:** any: it reads the committed full-run results; a smoke run uses the mock engine
+#   only.
+# - **Prerequisites:** lessons 1 to 4 (what a task, a retry and a cache hit cost).
+# - **Learner time:** about 40 minutes; the notebook executes in about 10 s.
 
 # %%
 # requires: any
@@ -292,7 +293,12 @@ else:
 # 3. Why is the direct baseline measured in each engine's own environment?
 # 4. A warm cached run is 10x faster than a cold one. When is that speed-up worth nothing?
 #
+# Exercise: `exercises/07_overhead_budget.py` (solution in `solutions/07_overhead_budget.py`).
+
+# %% [markdown] jupyter={"source_hidden": true}
 # ## Answers
+#
+# Collapsed in Jupyter: try the questions first, then open this cell.
 #
 # 1. 2 + 30 x 0.1 = 5 s, which is 5 / 900 = 0.56 % of 15 minutes.
 # 2. Per-task overhead divides the whole run's overhead, fixed cost included, by N: the fixed
@@ -302,8 +308,6 @@ else:
 #    cost, leaving only the engine's.
 # 4. When the inputs change on every run (new data each day): nothing is reused, and the cache
 #    only adds the cost of computing keys and storing results.
-#
-# Exercise: `exercises/07_overhead_budget.py` (solution in `solutions/07_overhead_budget.py`).
 
 # %%
 import shutil

@@ -28,9 +28,10 @@
 # 3. run the same pipeline under each engine and prove that the metrics are identical to the
 #    last bit and the model bytes identical (sha256).
 #
-# Runs in every environment: the mock engine always, plus Airflow in `tox -e airflow` and
-# Prefect in `tox -e prefect`. The small grid (two candidates, three folds) keeps it quick;
-# `python3 dev.py run` runs the full default grid.
+# - **Environment:** any; each installed engine runs the pipeline, the others come from recorded
+#   runs.
+# - **Prerequisites:** lessons 1 to 7.
+# - **Learner time:** about 45 minutes; the notebook executes in 5 to 20 s depending on the engine.
 
 # %%
 # requires: any
@@ -233,7 +234,12 @@ for name, run in runs.items():
 # 3. Bit-for-bit equality across engines needs three things from XGBoost. Which?
 # 4. The gate refused a candidate. What is in the registry afterwards?
 #
+# Exercise: `exercises/08_your_own_csv.py` (solution in `solutions/08_your_own_csv.py`).
+
+# %% [markdown] jupyter={"source_hidden": true}
 # ## Answers
+#
+# Collapsed in Jupyter: try the questions first, then open this cell.
 #
 # 1. The model will predict the future from the past; a random holdout would let it train on
 #    days after the ones it is scored on, and overstate its accuracy.
@@ -243,8 +249,6 @@ for name, run in runs.items():
 #    (`training.n_jobs`), since the order of floating-point sums can depend on threads.
 # 4. Exactly what was there before: the entry is written only when the gate promotes, and the
 #    `production` alias moves only after a complete entry.
-#
-# Exercise: `exercises/08_your_own_csv.py` (solution in `solutions/08_your_own_csv.py`).
 
 # %%
 shutil.rmtree(work)

@@ -18,6 +18,8 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="exercise03-"))
 os.environ.setdefault("PREFECT_SERVER_DATABASE_CONNECTION_URL", "sqlite+aiosqlite:///:memory:")
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The local server's first start can take longer than Prefect's default wait on a busy machine.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
 
 from prefect import flow, task  # noqa: E402 - after the settings above
