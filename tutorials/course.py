@@ -95,6 +95,6 @@ def draw_dag(graph: dict[str, Any], title: str, name: str) -> None:
     from mlpipeline import plotting
 
     rows = max(len(layer) for layer in plotting.dag_layers(graph))
-    fig = Figure(figsize=(10, 1.0 + 0.8 * rows))
+    fig = Figure(figsize=(12, 2.4 + 0.8 * rows))
     plotting.plot_dag(fig.subplots(), graph, title=title)
     show(fig, name)
