@@ -73,7 +73,8 @@ print("files:", sorted(p.name for p in home.iterdir()))
 # separate process, the **dag-processor** (`airflow dag-processor`), re-parses each file every
 # `[dag_processor] min_file_process_interval` seconds (30 by default) and stores the result in
 # the database; the scheduler reads that, and no longer parses files itself. So a DAG file must
-# be cheap to import: heavy imports go inside the tasks. Here is the end of `airflow_impl/dags/ml_pipeline.py`, where the DAG is declared:
+# be cheap to import: heavy imports go inside the tasks. Here is the end of
+# `airflow_impl/dags/ml_pipeline.py`, where the DAG is declared:
 
 # %%
 source = (runner.DAGS / "ml_pipeline.py").read_text()
@@ -219,12 +220,16 @@ with DAG(
 
     publish()
 """
-print("".join(difflib.unified_diff(
-    AIRFLOW_2.splitlines(keepends=True),
-    AIRFLOW_3.splitlines(keepends=True),
-    "airflow2_report.py",
-    "airflow3_report.py",
-)))
+print(
+    "".join(
+        difflib.unified_diff(
+            AIRFLOW_2.splitlines(keepends=True),
+            AIRFLOW_3.splitlines(keepends=True),
+            "airflow2_report.py",
+            "airflow3_report.py",
+        )
+    )
+)
 
 # %% [markdown]
 # Each change, checked on the Airflow installed here:

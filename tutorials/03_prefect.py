@@ -210,8 +210,12 @@ print(inspect.getsource(ml_training_flow))
 first = ml_training_flow.ml_training_flow()
 second = ml_training_flow.ml_training_flow()
 assert first == second
-print("retries on each task:", ml_training_flow.load_data.retries, "| delay (s):",
-      ml_training_flow.load_data.retry_delay_seconds)
+print(
+    "retries on each task:",
+    ml_training_flow.load_data.retries,
+    "| delay (s):",
+    ml_training_flow.load_data.retry_delay_seconds,
+)
 try:
     from prefect.task_runners import SequentialTaskRunner  # noqa: F401 - the seed's import
 except ImportError as error:

@@ -92,5 +92,6 @@ def check() -> bool:
     )
     return True
 
+
 if not check():
     raise SystemExit("not solved yet: do the TODO printed above, then run this file again")

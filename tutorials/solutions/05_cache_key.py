@@ -86,4 +86,5 @@ def check() -> bool:
     )
     return True
 
+
 assert check()
