@@ -37,9 +37,10 @@
 
 # %%
 # requires: any
-import importlib.util
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import course
 from matplotlib.figure import Figure
@@ -224,8 +225,9 @@ assert {row["model_sha256"] for row in tables["end_to_end"]} == {
 # 1. Parsed by the dag-processor, a separate process in Airflow 3; `airflow.sdk` is the
 #    authoring interface.
 # 2. No DAG file: the graph is what the flow's calls did.
-# 3. `ThreadPoolTaskRunner` (the default) and `ProcessPoolTaskRunner`; Dask and Ray from the
-#    `prefect-dask` and `prefect-ray` integrations. **`SequentialTaskRunner` is gone**: call
+# 3. `ThreadPoolTaskRunner` (the default; `ConcurrentTaskRunner` is its old name, kept as an
+#    alias) and `ProcessPoolTaskRunner`; Dask and Ray from the `prefect-dask` and `prefect-ray`
+#    integrations. **`SequentialTaskRunner` is gone**: call
 #    tasks directly for a sequence. (`dag.test()` runs Airflow tasks one at a time too.)
 # 4. **Airflow has no input cache**: the project reuses artifacts by key (2.9x faster warm).
 # 5. `INPUTS`, `TASK_SOURCE`, custom keys; results are persisted only when caching or result
@@ -239,19 +241,29 @@ assert {row["model_sha256"] for row in tables["end_to_end"]} == {
 # The cell below checks the rows an installed engine can answer: its task runners or executors,
 # and the command that serves its UI. Where an engine is missing, it prints the one-line note.
 
+
 # %%
-if importlib.util.find_spec("prefect") and course.engine_ready("prefect"):
+def page_title(index: Path) -> str:
+    """The <title> of a UI's bundled index.html: what the browser tab says."""
+    html = index.read_text(encoding="utf-8")
+    return html[html.index("<title>") + 7 : html.index("</title>")]
+
+
+if course.engine_ready("prefect"):
+    from prefect_impl.runner import prefect_environment
+
+    for key, value in prefect_environment(course.small_config(work / "prefect")).items():
+        os.environ.setdefault(key, value)  # before the first `import prefect`
+    os.makedirs(os.environ["PREFECT_HOME"], exist_ok=True)
+    import prefect
     import prefect.task_runners as task_runners
 
     runners = sorted(n for n in dir(task_runners) if n.endswith("TaskRunner") and n != "TaskRunner")
     print("Prefect task runners:", runners)
     print("  SequentialTaskRunner present:", hasattr(task_runners, "SequentialTaskRunner"))
-    from prefect.cli.server import server_app
-
-    print("  UI served by: prefect server", [c.name for c in server_app.registered_commands][:3])
-else:
-    course.engine_ready("prefect")
-if importlib.util.find_spec("airflow") and course.engine_ready("airflow"):
+    ui = Path(prefect.__file__).parent / "server" / "ui" / "index.html"
+    print(f"  UI bundled with `prefect server start`, page title {page_title(ui)!r}")
+if course.engine_ready("airflow"):
     from airflow_impl import runner
 
     runner.prepare(work / "airflow-home")  # before Airflow's first import
@@ -268,8 +280,10 @@ if importlib.util.find_spec("airflow") and course.engine_ready("airflow"):
     )
     names = {command.name for command in core_commands}
     print("  commands: api-server", "api-server" in names, "| webserver", "webserver" in names)
-else:
-    course.engine_ready("airflow")
+    import airflow
+
+    ui = Path(airflow.__file__).parent / "ui" / "dist" / "index.html"
+    print(f"  UI bundled with `airflow api-server`, page title {page_title(ui)!r}")
 
 # %% [markdown]
 # ## 8. A smoke run on your machine
