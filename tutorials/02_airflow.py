@@ -338,7 +338,12 @@ assert result.ok and all(len(p) < 300 for p in result.outputs.values())
 #   metadata database and DAG files inside the dags folder.
 # - A DAG file declares tasks (TaskFlow `@task`, or operators), dependencies, `default_args`,
 #   a schedule, a start date and `catchup`; it must be cheap to parse.
-# - XCom carries small values through the metadata database; data goes by reference (paths).
+# - Airflow 3: `schedule` (no `schedule_interval`), `catchup` False by default, operators from
+#   provider packages, DAGs from `airflow.sdk`, the run's dates from the task context.
+# - A training score is not a result: the seed's DAG prints 1.0 on its training rows; quote the
+#   held-out accuracy.
+# - XCom carries small JSON values through the metadata database (no pickling in Airflow 3);
+#   data goes by reference (paths).
 # - `dag.test()` runs a DAG in-process and leaves the same records a scheduler would.
 #
 # ## Practice questions
