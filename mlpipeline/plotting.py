@@ -175,3 +175,69 @@ def plot_cold_start(ax: Axes, rows: Sequence[dict[str, Any]]) -> Axes:
     ax.tick_params(axis="x", rotation=15)
     ax.legend(handles=handles, frameon=False)
     return ax
+
+
+# Pipeline graphs, for the lessons. Appended below the benchmark plots (imported here so the
+# block stays self-contained).
+import graphlib  # noqa: E402
+from collections.abc import Iterable, Mapping  # noqa: E402
+
+
+def dag_layers(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
+    """Each node's layer is the longest path from a source to it (graphlib format: node -> its
+    predecessors), so every edge points to a later layer; nodes are sorted within a layer."""
+    depth: dict[str, int] = {}
+    for node in graphlib.TopologicalSorter(graph).static_order():
+        depth[node] = 1 + max((depth[up] for up in graph.get(node, ())), default=-1)
+    layers: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for node, d in depth.items():
+        layers[d].append(node)
+    return [sorted(layer) for layer in layers]
+
+
+def plot_dag(ax: Axes, graph: Mapping[str, Iterable[str]], *, title: str | None = None) -> Axes:
+    """A DAG drawn left to right in layers, without a graph library: one box per task, one arrow
+    per dependency. Tasks in the same column may run at the same time; an arrow that skips
+    columns is drawn as an arc above the boxes it passes."""
+    layers = dag_layers(graph)
+    pos = {
+        node: (x, (len(layer) - 1) / 2 - y)
+        for x, layer in enumerate(layers)
+        for y, node in enumerate(layer)
+    }
+    layer_of = {node: x for x, layer in enumerate(layers) for node in layer}
+    boxes = {
+        node: ax.text(
+            x,
+            y,
+            node,
+            ha="center",
+            va="center",
+            fontsize=9,
+            bbox={"boxstyle": "round,pad=0.4", "facecolor": "#e8f1fa", "edgecolor": "#1f77b4"},
+        )
+        for node, (x, y) in pos.items()
+    }
+    for node, ups in graph.items():
+        for up in ups:
+            span = layer_of[node] - layer_of[up]
+            ax.annotate(
+                "",
+                xy=pos[node],
+                xytext=pos[up],
+                arrowprops={
+                    "arrowstyle": "-|>",
+                    "color": "#555555",
+                    "patchA": boxes[up].get_bbox_patch(),
+                    "patchB": boxes[node].get_bbox_patch(),
+                    "connectionstyle": f"arc3,rad={-0.3 if span > 1 else 0}",
+                },
+            )
+    rows = max((len(layer) for layer in layers), default=1)
+    skips = any(layer_of[n] - layer_of[u] > 1 for n, ups in graph.items() for u in ups)
+    ax.set_xlim(-0.6, len(layers) - 0.4)
+    ax.set_ylim(-rows / 2, rows / 2 + (1.0 if skips else 0))  # room for the arcs, under the title
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax

@@ -2,5 +2,5 @@
 
 `flow.py` is the wiring (read it beside `mock_impl/pipeline.py`), `cache.py` the cache policy and
 its checked record store, `runner.py` runs the flow and reads its task runs back, and
-`random_forest_flow.py` is the seed tutorial's small example. See README.md.
+`ml_training_flow.py` is the seed tutorial's small example. See README.md.
 """

@@ -30,9 +30,10 @@
 # 3. tell retryable errors from errors that must fail at once;
 # 4. check that a permanent failure sends exactly one alert, however many attempts it took.
 #
-# Runs in every environment. The mock engine's sections always run; the Airflow section runs in
-# `tox -e airflow`, the Prefect section in `tox -e prefect`, and each prints a one-line note
-# elsewhere.
+# - **Environment:** any; the Airflow section runs in `tox -e airflow`, the Prefect section in `tox
+#   -e prefect`.
+# - **Prerequisites:** lessons 1 to 3 (the engines you will read about).
+# - **Learner time:** about 40 minutes; the notebook executes in 5 to 20 s depending on the engine.
 
 # %%
 # requires: any
@@ -202,6 +203,13 @@ print([alert.summary() for alert in inbox.alerts])
 # never waits less than 1 s per retry.
 #
 # You will see the same attempts as the mock engine's: 3 for `train_model`, 1 for the others.
+#
+# **Read the seconds with care.** This is the first `dag.test()` of the lesson's process, and
+# Airflow starts its in-process execution API when the first task runs: several seconds that
+# the table charges to `load_data`, the first task, though none of it is `load_data`'s work
+# (it reads a 50 KB CSV, a tenth of a second in the mock engine). The second Airflow run below
+# pays no start-up, and its `load_data` is as quick as the others. A long-running scheduler
+# pays this once per worker process, not per run (lesson 7 measures it as "cold start").
 
 # %%
 airflow_ok = course.engine_ready("airflow")
@@ -220,7 +228,13 @@ if airflow_ok:
 # %% [markdown]
 # Those attempts are Airflow's own records. The final try stays on the task instance
 # (`try_number` 3); the failed tries move to `TaskInstanceHistory`. You will see tries 1 and 2,
-# both `failed`, and the final `success`:
+# both `failed`, and the final `success`.
+#
+# **An internal peek.** `TaskInstanceHistory`, `DagRun`, `TaskInstance` and `create_session` are
+# Airflow's database models, not its public API: fine for a lesson that runs Airflow in-process,
+# wrong for code that watches a deployment. There, ask the api-server:
+# `GET /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries` lists the same
+# tries (the UI's grid view reads it).
 
 # %%
 if airflow_ok:
@@ -292,6 +306,38 @@ if prefect_ok:
     assert result.ok and result.tasks["train_model"].attempts == 3
 
 # %% [markdown]
+# Prefect has a helper for the usual schedule: `prefect.tasks.exponential_backoff(base)` returns
+# a function that Prefect calls with the number of retries, giving the waits `base * 2**i`. It
+# always doubles and has no cap, so the project computes the same list from the config
+# (`retry_delay * retry_backoff**i`, capped at `retry_max_delay`) and passes the list to
+# `retry_delay_seconds`, which takes either. You will see both lists agree for a factor of 2,
+# and the project's cap where they part.
+
+# %%
+if prefect_ok:
+    from prefect import task
+    from prefect.tasks import exponential_backoff
+
+    from prefect_impl.flow import retry_delays
+
+    print("exponential_backoff(1.0)(5):", exponential_backoff(backoff_factor=1.0)(5))
+    o = course.small_config(
+        work / "backoff",
+        {
+            "orchestration.retries": 5,
+            "orchestration.retry_delay_seconds": 1.0,
+            "orchestration.retry_max_delay_seconds": 10.0,
+        },
+    ).orchestration
+    print("the project's waits, capped:  ", retry_delays(o))
+
+    @task(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=10))
+    def call_service() -> str:
+        return "ok"
+
+    print("a task declared with it waits:", call_service.retry_delay_seconds, "(before jitter)")
+
+# %% [markdown]
 # Prefect's own record of those attempts: the task run's `run_count` and its state history,
 # read through Prefect's client. You will see `Pending` and `Running`, then `AwaitingRetry` and
 # `Retrying` for each of the two retries, then `Completed`.
@@ -353,7 +399,12 @@ assert all(a == attempts_seen["mock"] for a in attempts_seen.values())
 # 3. Why should the alert fire after the last attempt and not on the first failure?
 # 4. What does jitter protect against?
 #
+# Exercise: `exercises/04_flaky_service.py` (solution in `solutions/04_flaky_service.py`).
+
+# %% [markdown] jupyter={"source_hidden": true}
 # ## Answers
+#
+# Collapsed in Jupyter: try the questions first, then open this cell.
 #
 # 1. 2 + 6 + 10 = 18 s (the third wait, 18 s, is capped at 10 s).
 # 2. The data will be just as bad on the next attempt: retrying only delays the alert and wastes
@@ -362,8 +413,6 @@ assert all(a == attempts_seen["mock"] for a in attempts_seen.values())
 #    people to ignore alerts.
 # 4. Many tasks failing together (a database restart) would otherwise all retry at the same
 #    instant and overload the service again: the "thundering herd".
-#
-# Exercise: `exercises/04_flaky_service.py` (solution in `solutions/04_flaky_service.py`).
 
 # %%
 shutil.rmtree(work)

@@ -30,8 +30,10 @@
 # 4. parametrize a run by its logical (execution) date so that a backfill of past dates trains
 #    on what was known then, in the mock engine and in Airflow.
 #
-# Runs in every environment: the mock sections always, the Prefect section in
-# `tox -e prefect`, the Airflow section in `tox -e airflow`.
+# - **Environment:** any; the Prefect section runs in `tox -e prefect`, the Airflow section in `tox
+#   -e airflow`.
+# - **Prerequisites:** lessons 1 to 4.
+# - **Learner time:** about 45 minutes; the notebook executes in 5 to 25 s depending on the engine.
 
 # %%
 # requires: any
@@ -247,10 +249,12 @@ if prefect_ok:
 # ## 5. Backfills: parametrize by the run's date
 #
 # A scheduled pipeline runs once per interval (daily here). Each run has a **logical date**
-# (Airflow's name; "execution date" in older versions): the moment its data interval ends, not
-# the moment it happens to run. A **backfill** runs the pipeline for past logical dates, for
-# example after fixing a bug, and each run must see only the data known on its date. That
-# only works if the pipeline reads its date from the run, never from the clock.
+# (Airflow's name; "execution date" in older versions): the date the run stands for, not the
+# moment it happens to run. Which moment of the data that is depends on the timetable: under
+# Airflow 3's default for cron schedules, `CronTriggerTimetable`, it is where the run's data
+# stops (section 6 shows the other case). A **backfill** runs the pipeline for past logical
+# dates, for example after fixing a bug, and each run must see only the data known on its date.
+# That only works if the pipeline reads its date from the run, never from the clock.
 #
 # The project's config has `data.as_of`: the exclusive end of the data window. The Airflow DAG
 # sets it from each run's data interval; on the mock engine we pass it explicitly. You will see
@@ -275,15 +279,47 @@ for as_of in ("2013-06-01", "2014-06-01", "2015-06-01"):
 # explicitly (`airflow backfill create --dag-id ml_pipeline --from-date ... --to-date ...`, run
 # by the scheduler). In this notebook we run the same thing in-process: `dag.test()` with a
 # `logical_date` per day (`runner.run_pipeline(..., logical_date=...)`). Each task finds its
-# date in its context (`data_interval_end`), and the DAG turns it into `data.as_of`. You will see
-# three logical dates give three data windows, each ending the day before its date.
+# date in its context (`data_interval_end`), and the DAG turns it into `data.as_of`.
+#
+# **Which timetable?** Airflow 3 schedules a cron string (`"@daily"` included) with
+# `CronTriggerTimetable` by default (`[scheduler] create_cron_data_intervals = False`): a run's
+# data interval is the single instant of its logical date, so `logical_date`,
+# `data_interval_start` and `data_interval_end` are the same moment. Airflow 2's default,
+# `CronDataIntervalTimetable` (still available, and chosen by that setting), gives a run the
+# whole interval, its logical date is the interval's **start**, and it runs after the interval
+# **ends**: the run dated 2015-06-01 has `data_interval_end` 2015-06-02 and starts then. The
+# DAG reads `data_interval_end`, which is right under both; code that reads `logical_date` as
+# "the data ends here" is right only under the first. The first cell prints both timetables'
+# run for 2015-06-01 (no run needed: timetables are plain objects); then three logical dates
+# give three data windows, each ending the day before its date.
 
 # %%
 airflow_ok = course.engine_ready("airflow")
 if airflow_ok:
-    from datetime import datetime, timezone
-
     from airflow_impl import runner
+
+    runner.prepare(work / "airflow" / "airflow-home")  # before Airflow's first import
+    import pendulum
+    from airflow.timetables.base import TimeRestriction
+    from airflow.timetables.interval import CronDataIntervalTimetable
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    june_first = pendulum.datetime(2015, 6, 1, tz="UTC")
+    window = TimeRestriction(earliest=june_first, latest=None, catchup=True)
+    for timetable in (
+        CronTriggerTimetable("@daily", timezone="UTC"),
+        CronDataIntervalTimetable("@daily", timezone="UTC"),
+    ):
+        run = timetable.next_dagrun_info(last_automated_data_interval=None, restriction=window)
+        print(
+            f"{type(timetable).__name__:<26} logical date {run.logical_date:%Y-%m-%d}, "
+            f"interval {run.data_interval.start:%m-%d}..{run.data_interval.end:%m-%d}, "
+            f"runs after {run.run_after:%Y-%m-%d}"
+        )
+
+# %%
+if airflow_ok:
+    from datetime import datetime, timezone
 
     cfg = course.small_config(work / "airflow")
     for year in (2013, 2014, 2015):
@@ -316,7 +352,12 @@ if airflow_ok:
 #    arguments. What can go wrong?
 # 4. Why is `catchup=False` a sensible default for this DAG?
 #
+# Exercise: `exercises/05_cache_key.py` (solution in `solutions/05_cache_key.py`).
+
+# %% [markdown] jupyter={"source_hidden": true}
 # ## Answers
+#
+# Collapsed in Jupyter: try the questions first, then open this cell.
 #
 # 1. `split_data` (it reads the `split` section) and everything downstream whose inputs then
 #    change: `tune_model`, `train_model`, `evaluate_model`, plus the never-cached gate and
@@ -329,8 +370,6 @@ if airflow_ok:
 # 4. With a start date in 2012, catching up would schedule one run per day since then: more
 #    than ten years of daily training runs the moment the DAG is switched on. Backfill the dates
 #    you need on purpose instead.
-#
-# Exercise: `exercises/05_cache_key.py` (solution in `solutions/05_cache_key.py`).
 
 # %%
 shutil.rmtree(work)

@@ -28,14 +28,19 @@
 # 4. no alerting (a failed run that nobody hears about);
 # 5. large data through XCom (data frames in the orchestrator's database).
 #
-# Runs in every environment: the mock sections always, the Airflow section in
-# `tox -e airflow`, the Prefect section in `tox -e prefect`.
+# - **Environment:** any; the Airflow section runs in `tox -e airflow`, the Prefect section in `tox
+#   -e prefect`.
+# - **Prerequisites:** lessons 1 to 5 (each mistake refers back to the lesson that teaches its
+#   fix).
+# - **Learner time:** about 40 minutes; the notebook executes in 5 to 20 s depending on the engine.
 
 # %%
 # requires: any
+import logging
 import os
 import random
 import shutil
+import textwrap
 import time
 
 import course
@@ -163,10 +168,12 @@ assert len(read_alerts(cfg.alerts.log)) == 1
 # %% [markdown]
 # ## Mistake 5: large data through XCom
 #
-# Whatever a task returns, the orchestrator stores: Airflow writes it to its metadata database
-# as an XCom, Prefect to its result storage. The mock engine's cache stores return values the
-# same way, as JSON records. Returning a data frame means copying the data into the
-# orchestrator, on every run, for every task.
+# What a task returns can end up stored by the orchestrator. Airflow always does: a TaskFlow
+# task's return value becomes an XCom, a row of its metadata database. Prefect 3 stores nothing
+# by default (results stay in memory, lesson 3), but as soon as a task has a cache policy or
+# result persistence, its return value is written to result storage, on every run. The mock
+# engine's cache stores return values the same way, as JSON records. Returning a data frame
+# then means copying the data into the orchestrator, on every run, for every task.
 #
 # **Failing.** Storing a data frame as the engine would: the JSON record cannot hold it. (Airflow
 # does accept a pandas frame, by converting it, and fills its database instead: see the Airflow
@@ -191,7 +198,10 @@ print(f"  {path.name}, {path.stat().st_size:,} bytes, fingerprinted so a changed
 # %% [markdown]
 # ## On Airflow
 #
-# The same mistakes on the real Airflow DAG and its XCom. You will see:
+# The same mistakes on the real Airflow DAG and its XCom. To size an XCom without running a
+# task we call `XComModel.serialize_value`, the function Airflow uses to store one: an internal
+# peek (Airflow's database model, not its public API, which is `ti.xcom_push` inside a task and
+# the REST API's `xcomEntries` outside). You will see:
 #
 # - the size of the XCom row a 1,461-row frame becomes, against the path;
 # - a NumPy array refused as XCom outright;
@@ -281,9 +291,12 @@ if prefect_ok:
 
 # %% [markdown]
 # Large data through Prefect's results: a task returning a data frame, cached with a JSON
-# serializer. Prefect cannot store the frame, logs a warning and carries on: the task runs again
-# on every call, the cache silently useless. Returning the path is stored and reused. You will
-# see the frame version executed twice and the path version once.
+# serializer (the cache policy is what turns persistence on). Prefect cannot store the frame,
+# logs a warning and carries on: the task runs again on every call, the cache silently useless.
+# Returning the path is stored and reused. The lesson's settings keep Prefect's console quiet
+# (its handler shows CRITICAL only), which would hide that warning too: we catch Prefect's
+# WARNING records with a handler of our own and print them. You will see the warning, then the
+# frame version executed twice and the path version once.
 
 # %%
 if prefect_ok:
@@ -307,8 +320,24 @@ if prefect_ok:
         load_to_parquet(source)
         load_to_parquet(source)
 
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        load_twice(str(course.DATA))
+    class Caught(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.WARNING)
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(f"{record.levelname} {record.name}: {record.getMessage()}")
+
+    caught = Caught()
+    logging.getLogger("prefect").addHandler(caught)
+    try:
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            load_twice(str(course.DATA))
+    finally:
+        logging.getLogger("prefect").removeHandler(caught)
+    for message in caught.messages:
+        print(textwrap.shorten(message, 240))
+    assert caught.messages, "Prefect logged no warning"
     print("executions:", executions)
 
 # %% [markdown]
@@ -330,7 +359,12 @@ if prefect_ok:
 # 3. What is wrong with `as_of = datetime.now()` inside a task?
 # 4. Why is "the task returns a 200 MB frame and it works" still a mistake in Airflow?
 #
+# Exercise: `exercises/06_backfill_window.py` (solution in `solutions/06_backfill_window.py`).
+
+# %% [markdown] jupyter={"source_hidden": true}
 # ## Answers
+#
+# Collapsed in Jupyter: try the questions first, then open this cell.
 #
 # 1. 20,000 x 0.1 s = 2,000 s, over half an hour, before any work.
 # 2. Errors another attempt cannot fix: invalid data, a wrong config, a failed validation.
@@ -339,8 +373,6 @@ if prefect_ok:
 # 4. Every run writes 200 MB per such task into the metadata database, which the scheduler and
 #    the UI read all day: it slows everything, and the database grows without bound. Pass a path
 #    to storage built for data.
-#
-# Exercise: `exercises/06_backfill_window.py` (solution in `solutions/06_backfill_window.py`).
 
 # %%
 shutil.rmtree(work)

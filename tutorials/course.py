@@ -6,6 +6,8 @@ Kept tiny on purpose: everything else a lesson uses is the project's own API (`m
 
 from __future__ import annotations
 
+import io
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -14,8 +16,24 @@ from mlpipeline import engines, workspace
 from mlpipeline.config import PipelineConfig
 from mlpipeline.paths import ROOT, WEATHER_CONFIG, WEATHER_DATA
 
-__all__ = ["CONFIG", "DATA", "ROOT", "SMALL", "engine_ready", "small_config", "workdir"]
+__all__ = [
+    "CONFIG",
+    "DATA",
+    "ROOT",
+    "SMALL",
+    "draw_dag",
+    "engine_ready",
+    "show",
+    "small_config",
+    "workdir",
+]
 CONFIG, DATA = WEATHER_CONFIG, WEATHER_DATA  # the names the lessons use
+
+# Prefect's first flow in a process starts a local API server; on a loaded 2-core machine that
+# took longer than Prefect's default wait (20 s) once. Lessons and exercises wait up to 120 s.
+# Set here, before any lesson imports Prefect, and only if the learner has not chosen a value.
+STARTUP_TIMEOUT = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+os.environ.setdefault(STARTUP_TIMEOUT, "120")
 
 # The default config tunes six candidates with four folds; lessons use the small overlay of the
 # tests (configs/small/weather.toml): two candidates, three folds, retries without waiting.
@@ -43,3 +61,33 @@ def engine_ready(name: str) -> bool:
         f"run `tox -e {env}` to execute this section"
     )
     return False
+
+
+def show(fig: Any, name: str) -> None:
+    """Display a matplotlib `Figure` in a notebook, or save it under `var/tutorials/` when the
+    lesson runs as a script. PNG at 120 dpi: readable at full width."""
+    fig.tight_layout()
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=120)
+    try:
+        from IPython.display import Image, display
+
+        get_ipython  # type: ignore[name-defined]  # noqa: B018 - defined only inside IPython
+        display(Image(png.getvalue()))
+    except NameError:
+        path = ROOT / "var" / "tutorials" / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png.getvalue())
+        print(f"plot saved: {path.relative_to(ROOT)}")
+
+
+def draw_dag(graph: dict[str, Any], title: str, name: str) -> None:
+    """Draw a graph in `graphlib`'s format (task -> the tasks it depends on), full width."""
+    from matplotlib.figure import Figure
+
+    from mlpipeline import plotting
+
+    rows = max(len(layer) for layer in plotting.dag_layers(graph))
+    fig = Figure(figsize=(12, 2.4 + 0.8 * rows))
+    plotting.plot_dag(fig.subplots(), graph, title=title)
+    show(fig, name)

@@ -48,7 +48,7 @@ def test_every_dag_file_parses_offline_without_a_database(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.splitlines()[-1])
     assert report["errors"] == {}
-    assert report["dags"] == ["classic_random_forest", "ml_pipeline"]
+    assert report["dags"] == ["ml_pipeline", "ml_training_pipeline"]
     assert report["calls"] == []
     assert report["heavy"] == []  # heavy imports happen inside tasks, not at parse time
     assert not (tmp_path / "missing").exists()
@@ -88,7 +88,7 @@ def test_schedule_params_and_retry_policy_come_from_the_config():
 
 
 def test_classic_dag_structure():
-    dag = runner.load_dag("classic_random_forest")
+    dag = runner.load_dag("ml_training_pipeline")
     assert [t.task_id for t in dag.tasks] == ["load_data", "train_model", "evaluate_model"]
     assert dag.get_task("evaluate_model").upstream_task_ids == {"train_model"}
     assert dag.default_args["retry_delay"] == timedelta(seconds=10)

@@ -76,7 +76,7 @@ def test_a_failing_task_alerts_once_after_its_last_retry(make_config):
 def test_classic_dag_prints_the_same_accuracy_every_run(capfd):
     printed = []
     for _ in range(2):
-        dag_run = runner.load_dag("classic_random_forest").test()
+        dag_run = runner.load_dag("ml_training_pipeline").test()
         assert dag_run.state == "success"
         out = capfd.readouterr().out
         printed += [line for line in out.splitlines() if line.startswith("Accuracy: ")]

@@ -4,17 +4,19 @@
 # `fetch_temperature` asks a slow service (0.3 s per call) for a city's temperature, and the
 # service drops the first request for Oslo. `mean_temperature` averages five cities.
 #
-# 1. Make the flow fetch the cities in parallel with `.map` (it should take well under the
-#    1.5 s of five calls in a row).
+# 1. Make the flow fetch the cities in parallel with `.map` (the check counts how many fetches
+#    are in flight at once: one after the other, never more than one).
 # 2. Give the task two retries, without delay, so that Oslo's dropped request is retried.
 #
-# Run this file as it is first: it prints what is left to do. The solution is in
+# Run this file as it is first: it stops with "not solved yet" and
+# says what is left to do. The solution is in
 # `../solutions/03_parallel_flow.py`.
 
 # %%
 # requires: prefect
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -22,6 +24,8 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="exercise03-"))
 os.environ.setdefault("PREFECT_SERVER_DATABASE_CONNECTION_URL", "sqlite+aiosqlite:///:memory:")
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The local server's first start can take longer than Prefect's default wait on a busy machine.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
 
 from prefect import flow, task  # noqa: E402 - after the settings above
@@ -29,12 +33,19 @@ from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settin
 
 CITIES = {"Oslo": 4.5, "Lima": 19.0, "Pune": 27.5, "Perth": 18.5, "Quebec": 4.0}
 calls: list[str] = []
+running = {"now": 0, "peak": 0}  # how many fetches overlap: 1 means one after the other
+lock = threading.Lock()
 
 
 @task  # TODO 2: retries
 def fetch_temperature(city: str) -> float:
-    calls.append(city)
+    with lock:
+        calls.append(city)
+        running["now"] += 1
+        running["peak"] = max(running["peak"], running["now"])
     time.sleep(0.3)
+    with lock:
+        running["now"] -= 1
     if city == "Oslo" and calls.count("Oslo") == 1:
         raise ConnectionError("Oslo: connection reset")
     return CITIES[city]
@@ -52,20 +63,22 @@ def check() -> bool:
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         mean_temperature(["Lima"])  # starts Prefect's server: not part of the timing
         calls.clear()
-        started = time.perf_counter()
+        running["peak"] = 0
         try:
             mean = mean_temperature(list(CITIES))
         except ConnectionError as error:
             print(f"TODO: the flow failed ({error}): retry the dropped request")
             return False
-        seconds = time.perf_counter() - started
     assert mean == sum(CITIES.values()) / len(CITIES)
     assert calls.count("Oslo") == 2, calls
-    if seconds > 1.5:  # five calls in a row, plus the retry, take at least 1.8 s
-        print(f"TODO: {seconds:.1f} s for five 0.3 s calls: run them in parallel with .map")
+    # A design check, not a stopwatch: in a row, no two fetches ever overlap, however fast the
+    # machine; mapped on the thread pool, several are in flight at once, however loaded it is.
+    if running["peak"] < 2:
+        print("TODO: the fetches ran one after the other: run them in parallel with .map")
         return False
-    print(f"solved: mean {mean:.1f} degrees in {seconds:.2f} s, Oslo asked twice")
+    print(f"solved: mean {mean:.1f} degrees, up to {running['peak']} at once, Oslo asked twice")
     return True
 
 
-check()
+if not check():
+    raise SystemExit("not solved yet: do the TODO printed above, then run this file again")

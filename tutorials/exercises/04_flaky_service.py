@@ -10,8 +10,8 @@
 # 3. the DAG's `on_failure_callback` records exactly one alert for the failed run.
 #
 # The DAG is built with `sleep=waits.append`, so the engine records its waits instead of
-# sleeping: the exercise runs instantly. Run this file as it is first: it prints what is left to
-# do. The solution is in `../solutions/04_flaky_service.py`.
+# sleeping: the exercise runs instantly. Run this file as it is first: it stops with "not
+# solved yet" and says what is left to do. The solution is in `../solutions/04_flaky_service.py`.
 
 # %%
 # requires: none
@@ -63,4 +63,5 @@ def check() -> bool:
     return True
 
 
-check()
+if not check():
+    raise SystemExit("not solved yet: do the TODO printed above, then run this file again")

@@ -10,7 +10,8 @@
 # 2. Change `build(logical_date)` so the `window_end` task returns the run's logical date.
 # 3. Check: every run sees only rows *before* its date, and the runs differ.
 #
-# Run this file as it is first: it prints what is left to do. The solution is in
+# Run this file as it is first: it stops with "not solved yet" and
+# says what is left to do. The solution is in
 # `../solutions/06_backfill_window.py`.
 
 # %%
@@ -63,4 +64,5 @@ def check() -> bool:
     return True
 
 
-check()
+if not check():
+    raise SystemExit("not solved yet: do the TODO printed above, then run this file again")

@@ -11,7 +11,8 @@
 # 3. For an engine costing 2 s per run and 100 ms per task, with 10 minutes of work and a 5 %
 #    budget, how many tasks can you afford? (Answer: 280.)
 #
-# Run this file as it is first: it prints what is left to do. The solution is in
+# Run this file as it is first: it stops with "not solved yet" and
+# says what is left to do. The solution is in
 # `../solutions/07_overhead_budget.py`.
 
 # %%
@@ -42,4 +43,5 @@ def check() -> bool:
     return True
 
 
-check()
+if not check():
+    raise SystemExit("not solved yet: do the TODO printed above, then run this file again")

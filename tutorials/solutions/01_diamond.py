@@ -1,25 +1,35 @@
 # %% [markdown]
-# # Solution 1: a diamond-shaped DAG on the mock engine
+# # Solution 1: the tasks of a diamond-shaped DAG (mock engine)
 #
-# `inputs={"argument": "upstream task"}` declares an edge and passes the upstream result as that
-# argument. `double` and `square` depend only on `fetch`, so the engine's thread pool runs them
-# at the same time. A cycle is refused by `DAG.validate()`, which `run()` calls before any task.
+# Tasks are plain functions. `inputs={"argument": "upstream task"}` declares an edge and passes
+# the upstream result as that argument. `double` and `square` depend only on `fetch`, so the
+# engine's thread pool may run them at the same time; a chain would make `square` wait for
+# `double` for no reason. A cycle is refused by `DAG.validate()`, which `run()` calls before any
+# task.
 
 # %%
 # requires: none
 from mock_impl.engine import DAG, DAGError
 
 
+def double(numbers: list[int]) -> list[int]:
+    return [2 * x for x in numbers]
+
+
+def square(numbers: list[int]) -> list[int]:
+    return [x * x for x in numbers]
+
+
+def combine(doubled: list[int], squared: list[int]) -> int:
+    return sum(doubled) + sum(squared)
+
+
 def build_diamond() -> DAG:
     dag = DAG("diamond")
     dag.add_task("fetch", lambda: [1, 2, 3])
-    dag.add_task("double", lambda xs: [2 * x for x in xs], inputs={"xs": "fetch"})
-    dag.add_task("square", lambda xs: [x * x for x in xs], inputs={"xs": "fetch"})
-    dag.add_task(
-        "combine",
-        lambda doubled, squared: sum(doubled) + sum(squared),
-        inputs={"doubled": "double", "squared": "square"},
-    )
+    dag.add_task("double", double, inputs={"numbers": "fetch"})
+    dag.add_task("square", square, inputs={"numbers": "fetch"})
+    dag.add_task("combine", combine, inputs={"doubled": "double", "squared": "square"})
     return dag
 
 
@@ -34,11 +44,30 @@ def make_cycle(dag: DAG) -> str | None:
 
 
 # %%
+DIAMOND = {
+    "fetch": set(),
+    "double": {"fetch"},
+    "square": {"fetch"},
+    "combine": {"double", "square"},
+}
+
+
 def check() -> bool:
+    try:
+        assert double([1, 2]) == [2, 4] and square([1, 3]) == [1, 9]
+        assert combine([2, 4], [1, 9]) == 16
+    except NotImplementedError as error:
+        print(error)
+        return False
     dag = build_diamond()
-    missing = {"double", "square", "combine"} - set(dag.tasks)
+    graph = {name: set(ups) for name, ups in dag.graph.items()}
+    missing = set(DIAMOND) - set(graph)
     if missing:
-        print(f"TODO: add the tasks {sorted(missing)}")
+        print(f"TODO: add the tasks {sorted(missing)} to build_diamond()")
+        return False
+    if graph != DIAMOND:
+        wrong = {n: sorted(graph[n]) for n in DIAMOND if graph[n] != DIAMOND[n]}
+        print(f"TODO: not a diamond; these tasks depend on the wrong tasks: {wrong}")
         return False
     run = dag.run()
     assert run.state == "success", run.errors
