@@ -21,6 +21,7 @@ from mlpipeline import artifacts, engines, progress, summary
 from mlpipeline.config import load_config
 from mlpipeline.errors import PipelineError
 from mlpipeline.graph import STEPS
+from mlpipeline.stack import cli as stack_cli
 
 DEFAULT_CONFIG = Path("configs/seattle_weather.toml")
 _ICONS = {"pending": "·", "running": "▶", "done": "✔", "cached": "↺", "failed": "✘"}
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--run-id", help="default: <engine>-<UTC time>-<pid>")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
     sub.add_parser("graph", help="print the task graph")
+    stack_cli.add_parser(sub)
     return parser
 
 
@@ -97,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         for step in STEPS:
             console.print(f"{step:<16} <- {', '.join(sorted(GRAPH[step])) or '(start)'}")
         return 0
+    if args.command == "stack":
+        return stack_cli.main(args, console)
     try:
         return run(args, console)
     except (PipelineError, engines.EngineUnavailable) as e:
