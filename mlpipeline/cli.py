@@ -54,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a config key, e.g. tuning.cv_folds=3",
     )
+    run.add_argument(
+        "--mode",
+        choices=("in-process", "production"),
+        default="in-process",
+        help="production: trigger the run on a running stack (see `stack up`)",
+    )
     run.add_argument("--run-id", help="default: <engine>-<UTC time>-<pid>")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
     sub.add_parser("graph", help="print the task graph")
@@ -71,7 +77,10 @@ def _progress_table(states: dict[str, str]) -> Table:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     cfg = load_config(args.config, dict(args.overrides))
-    engine = engines.load(args.engine)
+    if args.mode == "production":
+        engine = stack_cli.production_engine(args.engine)
+    else:
+        engine = engines.load(args.engine)
     run_id = args.run_id or artifacts.new_run_id(args.engine)
     states = dict.fromkeys(STEPS, "pending")
     with Live(

@@ -92,4 +92,23 @@ def _down(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def production_engine(name: str):
+    """The engine's production runner, if a stack of it is up; else EngineUnavailable with the
+    commands that start one (the CLI prints it as one screen)."""
+    import importlib
+
+    from mlpipeline import engines
+
+    if name not in stacks.ENGINES:
+        raise engines.EngineUnavailable(
+            f"the {name} engine has no production mode (stacks: {', '.join(stacks.ENGINES)})"
+        )
+    engines.load(name)  # the engine itself must be installed here
+    try:
+        stacks.client_env(name)
+    except StackError as e:
+        raise engines.EngineUnavailable(str(e)) from None
+    return importlib.import_module(f"{name}_impl.production")
+
+
 _ACTIONS = {"up": _up, "status": _status, "down": _down}

@@ -41,12 +41,14 @@ class Component:
 
 
 def port_in_use(port: int, host: str = HOST) -> bool:
-    """True if something listens on the port or it cannot be bound (in TIME_WAIT, say)."""
+    """True if something listens on the port or a server could not bind it. SO_REUSEADDR, as
+    servers set it: connections in TIME_WAIT after a stop do not make a port busy."""
     with socket.socket() as s:
         s.settimeout(0.2)
         if s.connect_ex((host, port)) == 0:
             return True
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
@@ -136,9 +138,9 @@ def _zombie(pid: int) -> bool:
         return False
 
 
-def group_members(pgid: int) -> list[int]:
-    """Every live process of a process group (from /proc: children that outlived the leader)."""
-    members = []
+def _snapshot() -> dict[int, tuple[int, int]]:
+    """pid -> (ppid, pgid) of every live (not zombie) process, from /proc."""
+    table = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -146,9 +148,26 @@ def group_members(pgid: int) -> list[int]:
             fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
+        if fields[0] != "Z":
+            table[int(entry.name)] = (int(fields[1]), int(fields[2]))
+    return table
+
+
+def group_members(pgid: int) -> list[int]:
+    """Every live process of a process group and all their descendants: some children start
+    groups of their own (Postgres backends, Airflow's task processes) and must go too."""
+    table = _snapshot()
+    members = {pid for pid, (_, group) in table.items() if group == pgid}
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    todo = list(members)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in members:
+                members.add(child)
+                todo.append(child)
+    return sorted(members)
 
 
 def stop_group(pgid: int, grace: float = 15.0, sig: int = signal.SIGTERM) -> None:
@@ -156,17 +175,28 @@ def stop_group(pgid: int, grace: float = 15.0, sig: int = signal.SIGTERM) -> Non
     SIGKILL whatever is left after `grace` seconds."""
     deadline = time.monotonic() + grace
     second = time.monotonic() + 3.0
+    # Descendants in other groups are reparented to init when their parent exits: note them now.
+    tracked = set(group_members(pgid))
     _signal_group(pgid, sig)
-    while group_members(pgid) and time.monotonic() < deadline:
+    while _live(tracked) and time.monotonic() < deadline:
         if second and time.monotonic() > second:
             _signal_group(pgid, sig)
             second = 0.0
         time.sleep(0.1)
         alive(pgid)  # reaps the leader when it is our child
-    if group_members(pgid):
-        _signal_group(pgid, signal.SIGKILL)
-        time.sleep(0.2)
-        alive(pgid)
+        tracked |= set(group_members(pgid))
+    for pid in _live(tracked):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    time.sleep(0.1)
+    alive(pgid)
+
+
+def _live(pids: set[int]) -> set[int]:
+    table = _snapshot()
+    return {pid for pid in pids if pid in table}
 
 
 def _signal_group(pgid: int, sig: int) -> None:
