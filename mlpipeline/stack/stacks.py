@@ -22,7 +22,13 @@ from typing import Any
 from mlpipeline.stack import postgres, procs
 from mlpipeline.stack.procs import Component, StackError
 
-ROOT = Path("var/stack")
+ROOT_ENV = "MLPIPELINE_STACK_ROOT"  # where stacks keep their state; tests point it elsewhere
+
+
+def default_root() -> Path:
+    return Path(os.environ.get(ROOT_ENV, "var/stack"))
+
+
 ENGINES = {"airflow": "mlpipeline.stack.airflow_stack", "prefect": "mlpipeline.stack.prefect_stack"}
 EXECUTORS = {"airflow": ("local", "celery"), "prefect": ("local", "dask")}
 
@@ -56,7 +62,8 @@ class Stack:
         procs.write_state(self.pid_file, state)
 
     @classmethod
-    def load(cls, engine: str, root: Path = ROOT) -> Stack | None:
+    def load(cls, engine: str, root: Path | None = None) -> Stack | None:
+        root = root or default_root()
         state = procs.read_state(Path(root) / engine / "pids.json")
         if not state:
             return None
@@ -128,9 +135,10 @@ def up(
     executor: str = "local",
     workers: int = 1,
     tuned: bool = False,
-    root: Path = ROOT,
+    root: Path | None = None,
 ) -> Stack:
     """Start the stack; refuse if one is recorded and alive, clean up a dead one first."""
+    root = root or default_root()
     module = engine_module(engine)
     if executor not in EXECUTORS[engine]:
         raise StackError(
@@ -172,8 +180,9 @@ def stop_components(stack: Stack) -> None:
             procs.stop_group(component.pid)
 
 
-def down(engine: str, root: Path = ROOT) -> tuple[Stack | None, set[int]]:
+def down(engine: str, root: Path | None = None) -> tuple[Stack | None, set[int]]:
     """Stop everything the pid file names; return the stack and any of its ports still bound."""
+    root = root or default_root()
     stack = Stack.load(engine, root)
     if stack is None:
         return None, set()
@@ -183,7 +192,8 @@ def down(engine: str, root: Path = ROOT) -> tuple[Stack | None, set[int]]:
     return stack, leftovers
 
 
-def status(engine: str, root: Path = ROOT) -> dict[str, Any] | None:
+def status(engine: str, root: Path | None = None) -> dict[str, Any] | None:
+    root = root or default_root()
     stack = Stack.load(engine, root)
     if stack is None:
         return None
@@ -207,8 +217,9 @@ def status(engine: str, root: Path = ROOT) -> dict[str, Any] | None:
     }
 
 
-def client_env(engine: str, root: Path = ROOT) -> dict[str, str]:
+def client_env(engine: str, root: Path | None = None) -> dict[str, str]:
     """What a client of a running stack needs (API URL, credentials); StackError if none is up."""
+    root = root or default_root()
     stack = Stack.load(engine, root)
     if stack is None or not all(procs.group_members(c.pid) for c in stack.components):
         raise StackError(
