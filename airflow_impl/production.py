@@ -52,7 +52,9 @@ class AirflowAPI:
 
     def __init__(self, base_url: str) -> None:
         self.base = base_url.rstrip("/")
-        self.http = httpx.Client(base_url=self.base, timeout=30)
+        # Generous timeouts: on a loaded 2-core machine the one api-server process also serves
+        # the execution API to every running task.
+        self.http = httpx.Client(base_url=self.base, timeout=120)
         token = self.http.get("/auth/token").raise_for_status().json()["access_token"]
         self.http.headers["Authorization"] = f"Bearer {token}"
 

@@ -14,6 +14,7 @@ The deployment differs from the in-process flow in two options only:
 
 from __future__ import annotations
 
+import importlib
 import os
 
 from prefect import serve
@@ -51,13 +52,24 @@ def options() -> dict:
 # need for parameter validation.
 production_pipeline = ml_pipeline.with_options(**options())
 FLOWS = {"production_pipeline": production_pipeline}
+# More modules whose `FLOWS` this runner serves too (the benchmarks' no-op flows), comma-separated.
+EXTRA_FLOWS_ENV = "MLPIPELINE_EXTRA_FLOWS"
+
+
+def served() -> dict[str, object]:
+    """Entrypoint (module.attribute) -> flow, for this module and the extra ones."""
+    flows = {f"prefect_impl.deployment.{attr}": f for attr, f in FLOWS.items()}
+    for module in filter(None, os.environ.get(EXTRA_FLOWS_ENV, "").split(",")):
+        extra = importlib.import_module(module)
+        flows.update({f"{module}.{attr}": f for attr, f in extra.FLOWS.items()})
+    return flows
 
 
 def main() -> None:
     deployments = []
-    for attr, flow in FLOWS.items():
+    for entrypoint, flow in served().items():
         deployment = flow.to_deployment(name=DEPLOYMENT, entrypoint_type=EntrypointType.MODULE_PATH)
-        deployment.entrypoint = f"{__spec__.name}.{attr}"
+        deployment.entrypoint = entrypoint
         deployments.append(deployment)
     serve(*deployments, print_starting_message=False)
 

@@ -11,10 +11,13 @@ environment variables (no airflow.cfg edits), so what runs is visible in one dic
   kept in `var/stack/airflow/secrets.json`.
 * The log servers (worker 8793, triggerer 8794 by default, bound to 0.0.0.0) move into the
   project's port range, so two stacks or another program never collide on them.
+* Two DAG bundles: `dags-folder` (airflow_impl/dags) and `benchmarks` (the no-op DAGs of
+  `benchmarks/production_dags`), so the benchmark DAGs never enter the project's dags folder.
 * The DAG is daily and unpaused, so the scheduler starts the latest interval's run as soon as
   it parses the file: a real scheduled run. Its parse-time defaults (`ML_PIPELINE_CONFIG`) are
   the project config with every path under `var/stack/airflow/`, so scheduled runs never touch
   the registry of the in-process runs; triggered runs bring their own config as `conf`.
+  `--no-schedules` (the tests, the benchmarks) turns scheduled runs off: triggered runs only.
 * `tuned`: `scheduler_idle_sleep_time` = 0.1 s (the one knob of the benchmarks' tuned row).
 
 Orchestrator-free: Airflow is never imported here, only started.
@@ -33,6 +36,9 @@ from mlpipeline.stack.stacks import Stack, env_for_children
 
 PORTS = {"postgres": 18432, "api": 18080, "redis": 18379, "worker_logs": 18793, "trigger_logs": 18794}
 DAGS = Path(__file__).resolve().parents[2] / "airflow_impl" / "dags"
+# A second bundle: the benchmarks' no-op DAGs, kept out of the project's dags folder.
+BENCH_DAGS = Path(__file__).resolve().parents[2] / "benchmarks" / "production_dags"
+_LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 PARALLELISM = 4
 HEALTHY = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 
@@ -74,6 +80,12 @@ def environment(stack: Stack) -> dict[str, str]:
     env = {
         "AIRFLOW_HOME": str(stack.home / "home"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+            [
+                {"name": "dags-folder", "classpath": _LOCAL_BUNDLE, "kwargs": {}},
+                {"name": "benchmarks", "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(BENCH_DAGS)}},
+            ]
+        ),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__PARALLELISM": str(PARALLELISM),
@@ -96,6 +108,8 @@ def environment(stack: Stack) -> dict[str, str]:
     }
     if stack.tuned:
         env["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"] = "0.1"
+    if not stack.schedules:  # triggered runs only: no scheduled run competes with them
+        env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"
     if stack.executor == "celery":
         env["AIRFLOW__CELERY__BROKER_URL"] = f"redis://{procs.HOST}:{p['redis']}/0"
         env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + postgres.url(p["postgres"], "airflow")

@@ -33,6 +33,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="the one-knob tuning: airflow scheduler_idle_sleep_time=0.1, prefect poll 1 s",
     )
+    parser.add_argument(
+        "--no-schedules",
+        dest="schedules",
+        action="store_false",
+        help="airflow: no scheduled runs, only triggered ones",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
@@ -48,7 +54,9 @@ def main(args: argparse.Namespace, console: Console) -> int:
 
 def _up(args: argparse.Namespace, console: Console) -> int:
     with console.status(f"starting the {args.engine} stack ..."):
-        stack = stacks.up(args.engine, args.executor, args.workers, args.tuned)
+        stack = stacks.up(
+            args.engine, args.executor, args.workers, args.tuned, schedules=args.schedules
+        )
     table = Table("component", "pid", "port", "ready after", "log", box=None)
     for c in stack.components:
         ready = f"{c.ready_seconds:.1f} s" if c.ready_seconds is not None else ""

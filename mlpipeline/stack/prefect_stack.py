@@ -55,6 +55,7 @@ def environment(stack: Stack) -> dict[str, str]:
         "PREFECT_LOCAL_STORAGE_PATH": str(stack.home / "home" / "storage"),
         "MLPIPELINE_TASK_RUNNER": stack.executor,
         "MLPIPELINE_DASK_WORKERS": str(stack.workers),
+        "MLPIPELINE_EXTRA_FLOWS": "benchmarks.production_flows",  # served from the repo root
     }
 
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 HOST = "127.0.0.1"
+PROJECT = Path(__file__).resolve().parents[2]  # components run from here, wherever the CLI was
 PORTS = range(18000, 19000)  # loopback ports this project may use
 
 
@@ -106,6 +107,7 @@ def start(
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            cwd=PROJECT,
             **identity(user),
         )
     return Component(name, proc.pid, str(log), port, time.time())

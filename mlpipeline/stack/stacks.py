@@ -42,6 +42,7 @@ class Stack:
     executor: str = "local"
     workers: int = 1
     tuned: bool = False
+    schedules: bool = True  # False: only triggered runs (tests, benchmarks)
     ports: dict[str, int] = field(default_factory=dict)
     components: list[Component] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)  # what a client needs (API URL, ...)
@@ -136,6 +137,7 @@ def up(
     workers: int = 1,
     tuned: bool = False,
     root: Path | None = None,
+    schedules: bool = True,
 ) -> Stack:
     """Start the stack; refuse if one is recorded and alive, clean up a dead one first."""
     root = root or default_root()
@@ -153,7 +155,7 @@ def up(
     if existing:
         down(engine, root)
     home = (Path(root) / engine).resolve()
-    stack = Stack(engine, home, executor, workers, tuned, started=time.time())
+    stack = Stack(engine, home, executor, workers, tuned, schedules, started=time.time())
     stack.logs.mkdir(parents=True, exist_ok=True)
     try:
         stack.ports["postgres"] = procs.choose_port(module.PORTS["postgres"])
