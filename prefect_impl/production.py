@@ -69,7 +69,9 @@ def follow(flow_run_id, timeout: float, poll: float = 0.5):
             if run.state and run.state.is_final():
                 return run
             if time.monotonic() > deadline:
-                raise TimeoutError(f"flow run {flow_run_id} still {run.state_name} after {timeout:.0f} s")
+                raise TimeoutError(
+                    f"flow run {flow_run_id} still {run.state_name} after {timeout:.0f} s"
+                )
             time.sleep(poll)
 
 

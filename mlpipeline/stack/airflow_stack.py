@@ -34,7 +34,13 @@ from pathlib import Path
 from mlpipeline.stack import postgres, procs
 from mlpipeline.stack.stacks import Stack, env_for_children
 
-PORTS = {"postgres": 18432, "api": 18080, "redis": 18379, "worker_logs": 18793, "trigger_logs": 18794}
+PORTS = {
+    "postgres": 18432,
+    "api": 18080,
+    "redis": 18379,
+    "worker_logs": 18793,
+    "trigger_logs": 18794,
+}
 DAGS = Path(__file__).resolve().parents[2] / "airflow_impl" / "dags"
 # A second bundle: the benchmarks' no-op DAGs, kept out of the project's dags folder.
 BENCH_DAGS = Path(__file__).resolve().parents[2] / "benchmarks" / "production_dags"
@@ -69,7 +75,9 @@ def _scheduled_defaults(home: Path) -> Path:
 
     overrides = {f"paths.{key}": str(home / key) for key in ("registry", "cache")}
     overrides["paths.artifacts"] = str(home / "runs")
-    cfg = load_config(Path(__file__).resolve().parents[2] / "configs/seattle_weather.toml", overrides)
+    cfg = load_config(
+        Path(__file__).resolve().parents[2] / "configs/seattle_weather.toml", overrides
+    )
     return artifacts.write_json(home / "scheduled-params.json", cfg.to_params())
 
 
@@ -83,13 +91,19 @@ def environment(stack: Stack) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
             [
                 {"name": "dags-folder", "classpath": _LOCAL_BUNDLE, "kwargs": {}},
-                {"name": "benchmarks", "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(BENCH_DAGS)}},
+                {
+                    "name": "benchmarks",
+                    "classpath": _LOCAL_BUNDLE,
+                    "kwargs": {"path": str(BENCH_DAGS)},
+                },
             ]
         ),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__PARALLELISM": str(PARALLELISM),
-        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if stack.executor == "celery" else "LocalExecutor",
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor"
+        if stack.executor == "celery"
+        else "LocalExecutor",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres.url(
@@ -169,9 +183,7 @@ def _start_redis(stack: Stack, env: dict[str, str]) -> None:
     port = stack.ports["redis"]
     argv = [str(server), "--port", str(port), "--bind", procs.HOST, "--save", ""]
     argv += ["--appendonly", "no", "--dir", str(stack.home)]
-    stack.launch(
-        "redis", argv, env, port=port, ready=lambda: not _refused(port), timeout=30
-    )
+    stack.launch("redis", argv, env, port=port, ready=lambda: not _refused(port), timeout=30)
 
 
 def _refused(port: int) -> bool:

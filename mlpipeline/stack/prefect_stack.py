@@ -63,7 +63,9 @@ def start(stack: Stack) -> None:
     python = _python()
     stack.ports["api"] = procs.choose_port(PORTS["api"], list(stack.ports.values()))
     env = env_for_children(environment(stack))
-    stack.env = {k: env[k] for k in ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_LOCAL_STORAGE_PATH")}
+    stack.env = {
+        k: env[k] for k in ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_LOCAL_STORAGE_PATH")
+    }
     Path(env["PREFECT_LOCAL_STORAGE_PATH"]).mkdir(parents=True, exist_ok=True)
     api = env["PREFECT_API_URL"]
     stack.launch(

@@ -7,6 +7,7 @@ the CLI that started the stack crashed: everything it needs is in `var/stack/<en
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -188,10 +189,8 @@ def stop_group(pgid: int, grace: float = 15.0, sig: int = signal.SIGTERM) -> Non
         alive(pgid)  # reaps the leader when it is our child
         tracked |= set(group_members(pgid))
     for pid in _live(tracked):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     time.sleep(0.1)
     alive(pgid)
 
@@ -202,10 +201,8 @@ def _live(pids: set[int]) -> set[int]:
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 # --- readiness ---------------------------------------------------------------------------------
@@ -217,9 +214,7 @@ def http_get(url: str, timeout: float = 2.0, headers: Mapping[str, str] | None =
         return response.read()
 
 
-def wait_until(
-    component: Component, ready: Callable[[], bool], timeout: float, what: str
-) -> float:
+def wait_until(component: Component, ready: Callable[[], bool], timeout: float, what: str) -> float:
     """Poll `ready` until it holds; fail naming the component, with its log tail, if the process
     dies or time runs out. Returns the seconds it took."""
     started = time.monotonic()
@@ -254,10 +249,8 @@ def rss_bytes(pgids: Sequence[int]) -> int:
     page = os.sysconf("SC_PAGE_SIZE")
     for pgid in pgids:
         for pid in group_members(pgid):
-            try:
+            with contextlib.suppress(OSError, IndexError):
                 total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
-            except (OSError, IndexError):
-                pass
     return total
 
 

@@ -7,6 +7,8 @@ the session short (the benchmarks measure the default too), with no scheduled ru
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,11 +21,17 @@ from tests.conftest import config_in
 
 
 @pytest.fixture(scope="session")
-def stack_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("stack")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(stacks.ROOT_ENV, str(root))
-        yield root
+def stack_root() -> Iterator[Path]:
+    """Not under pytest's temporary tree: every pytest session (any on this machine) resets that
+    tree's root to mode 0700, and Postgres, running as its own user, then loses its data
+    directory mid-run."""
+    root = Path(tempfile.mkdtemp(prefix="mlpipeline-stack-"))
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv(stacks.ROOT_ENV, str(root))
+            yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _stack(engine: str, root: Path) -> Iterator[stacks.Stack]:

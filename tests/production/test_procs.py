@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -94,12 +96,14 @@ def test_no_stack_gives_the_command_that_starts_one(tmp_path: Path, monkeypatch)
 )
 def test_postgres_answers_a_query_and_stops_leaving_no_port(tmp_path: Path):
     port = procs.choose_port(18500)
-    db = postgres.start(tmp_path / "pg", port, tmp_path / "logs")
+    data = Path(tempfile.mkdtemp(prefix="mlpipeline-pg-"))  # see conftest.stack_root
+    db = postgres.start(data / "pg", port, tmp_path / "logs")
     try:
         assert procs.listening_ports([db.pid]) == {port}
         postgres.ensure_database(port, "airflow")
         assert postgres.query(port, "select current_database()", "airflow") == "airflow"
     finally:
         postgres.stop(db)
+        shutil.rmtree(data, ignore_errors=True)
     assert not procs.group_members(db.pid)
     assert not procs.port_in_use(port)
