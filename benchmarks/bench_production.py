@@ -29,6 +29,7 @@ import platform
 import statistics
 import sys
 import time
+from contextlib import ExitStack
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,6 @@ def workloads(engine: str, quick: bool) -> dict[str, tuple[int, Any]]:
         }
         w["fanout_20"] = (20, lambda: adapters.airflow(api, "noop_fanout_20"))
     else:
-        from prefect_impl.production import connect
-
-        connect()
         w = {
             f"chain_{n}": (n, lambda n=n: adapters.prefect("noop_chain/production", {"n": n}))
             for n in chains
@@ -140,29 +138,37 @@ def measure_row(engine: str, tuned: bool, quick: bool, rounds: int, executor: st
             "startup_seconds": round(time.perf_counter() - started, 2),
             "workloads": {},
         }
-        loads = workloads(engine, quick)
-        for name, (n, once) in loads.items():
-            warm = once()  # warm-up: imports in fresh workers
-            rounds_out, problems = [], check(name, n, warm)
-            for _ in range(rounds):
-                outcome = once()
-                problems += check(name, n, outcome)
-                rounds_out.append(split(outcome, name.startswith("chain")))
-            row["workloads"][name] = {
-                "tasks": n,
-                "median": {
-                    k: statistics.median(r[k] for r in rounds_out if k in r) for k in rounds_out[0]
-                },
-                "rounds": rounds_out,
-                "checks": problems or "ok",
-                "workers": sorted({t.worker for t in outcome.tasks if t.worker}),
-            }
-            label = "tuned" if tuned else "default"
-            print(f"{engine} {label} {name}: {row['workloads'][name]['median']}", flush=True)
+        with ExitStack() as context:
+            if engine == "prefect":
+                from prefect_impl.production import connected
+
+                context.enter_context(connected())
+            measure_workloads(row, engine, quick, rounds)
         row["rss_mb"] = round(stack.rss_bytes() / 2**20)
         return row
     finally:
         stacks.down(engine)
+
+
+def measure_workloads(row: dict, engine: str, quick: bool, rounds: int) -> None:
+    for name, (n, once) in workloads(engine, quick).items():
+        warm = once()  # warm-up: imports in fresh workers
+        rounds_out, problems = [], check(name, n, warm)
+        for _ in range(rounds):
+            outcome = once()
+            problems += check(name, n, outcome)
+            rounds_out.append(split(outcome, name.startswith("chain")))
+        row["workloads"][name] = {
+            "tasks": n,
+            "median": {
+                k: statistics.median(r[k] for r in rounds_out if k in r) for k in rounds_out[0]
+            },
+            "rounds": rounds_out,
+            "checks": problems or "ok",
+            "workers": sorted({t.worker for t in outcome.tasks if t.worker}),
+        }
+        label = "tuned" if row["tuned"] else "default"
+        print(f"{engine} {label} {name}: {row['workloads'][name]['median']}", flush=True)
 
 
 def versions(engine: str) -> dict[str, str]:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +34,30 @@ _PROGRESS = {"Running": "running", "Completed": "done", "Cached": "cached", "Fai
 _PROGRESS.update(Crashed="failed")
 
 
-def connect() -> dict[str, str]:
-    """Point this process's Prefect client at the running stack (before importing Prefect)."""
+@contextmanager
+def connected() -> Iterator[dict[str, str]]:
+    """Point this process's Prefect client at the running stack: through the environment if
+    Prefect is not imported yet (it reads its settings once, at import), and through
+    `temporary_settings` in any case (a test session imported it long before)."""
     env = stacks.client_env(ENGINE)
     for key in ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_LOCAL_STORAGE_PATH"):
         os.environ[key] = env[key]
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
-    return env
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_HOME,
+        PREFECT_LOCAL_STORAGE_PATH,
+        temporary_settings,
+    )
+
+    updates = {
+        PREFECT_API_URL: env["PREFECT_API_URL"],
+        PREFECT_HOME: env["PREFECT_HOME"],
+        PREFECT_LOCAL_STORAGE_PATH: env["PREFECT_LOCAL_STORAGE_PATH"],
+    }
+    with temporary_settings(updates=updates):
+        yield env
 
 
 def follow(flow_run_id, timeout: float, poll: float = 0.5):
@@ -77,7 +95,11 @@ def follow(flow_run_id, timeout: float, poll: float = 0.5):
 
 def run_pipeline(cfg: PipelineConfig, *, run_id: str, timeout: float = 1800.0) -> RunResult:
     """Trigger one run of the deployment with this config and follow it to the end."""
-    env = connect()
+    with connected() as env:
+        return _run(cfg, run_id, timeout, env)
+
+
+def _run(cfg: PipelineConfig, run_id: str, timeout: float, env: dict[str, str]) -> RunResult:
     from prefect.deployments import run_deployment
 
     from prefect_impl import task_runs
