@@ -13,9 +13,8 @@ def same_outputs_as_the_mock(run: RunResult, reference: RunResult) -> None:
     assert run.ok, run.error
     assert list(run.tasks) == list(STEPS)
     assert run.edges == EDGES
-    assert {t.name: (t.state, t.attempts) for t in run.tasks.values()} == {
-        name: (SUCCESS, 1) for name in STEPS
-    }
+    states = {t.name: (t.state, t.attempts) for t in run.tasks.values()}
+    assert states == {name: (SUCCESS, 1) for name in STEPS}, states
     assert all(t.start and t.end and t.end >= t.start for t in run.tasks.values())
     assert bits(run.metrics) == bits(reference.metrics)
     assert run.model_sha256 == reference.model_sha256

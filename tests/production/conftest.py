@@ -19,6 +19,8 @@ from mlpipeline.runs import RunResult
 from mlpipeline.stack import stacks
 from tests.conftest import config_in
 
+pytest.register_assert_rewrite("tests.production.checks")  # detailed assertion messages
+
 
 @pytest.fixture(scope="session")
 def stack_root() -> Iterator[Path]:
