@@ -132,7 +132,9 @@ def split(outcome: adapters.Outcome, chain: bool) -> dict[str, float]:
     return out
 
 
-def measure_row(engine: str, tuned: bool, quick: bool, rounds: int, executor: str) -> dict:
+def measure_row(
+    engine: str, tuned: bool, quick: bool, rounds: int, executor: str, only: str = ""
+) -> dict:
     started = time.perf_counter()
     stack = stacks.up(engine, executor=executor, tuned=tuned, schedules=False)
     try:
@@ -148,15 +150,17 @@ def measure_row(engine: str, tuned: bool, quick: bool, rounds: int, executor: st
                 from prefect_impl.production import connected
 
                 context.enter_context(connected())
-            measure_workloads(row, engine, quick, rounds)
+            measure_workloads(row, engine, quick, rounds, only)
         row["rss_mb"] = round(stack.rss_bytes() / 2**20)
         return row
     finally:
         stacks.down(engine)
 
 
-def measure_workloads(row: dict, engine: str, quick: bool, rounds: int) -> None:
+def measure_workloads(row: dict, engine: str, quick: bool, rounds: int, only: str) -> None:
     for name, (n, once) in workloads(engine, quick).items():
+        if only and name not in only.split(","):
+            continue
         warm = once()  # warm-up: imports in fresh workers
         rounds_out, problems = [], check(name, n, warm)
         for _ in range(rounds):
@@ -193,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="chain of 10 only, 1 round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rows", default="default,tuned")
+    parser.add_argument("--workloads", default="", help="only these, comma-separated")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--report", action="store_true", help="write the markdown table only")
     args = parser.parse_args(argv)
@@ -201,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rounds = 1 if args.quick else args.rounds
     rows = [
-        measure_row(args.engine, row == "tuned", args.quick, rounds, args.executor)
+        measure_row(args.engine, row == "tuned", args.quick, rounds, args.executor, args.workloads)
         for row in args.rows.split(",")
     ]
     results = json.loads(args.output.read_text()) if args.output.exists() else {}
@@ -231,7 +236,24 @@ def render(results: dict) -> str:
     def ms(seconds: float) -> str:
         return f"{seconds * 1000:,.0f}" if seconds == seconds else "-"  # NaN: not measured
 
-    lines = [HEADER, "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Production mode: per-task cost from the engines' own records",
+        "",
+        "Written by `python -m benchmarks.bench_production --report` from",
+        "`benchmarks/results/production.json`; method in `benchmarks/bench_production.py`.",
+        "dispatch: queued -> start; gap: end -> next start (chains); execution: start -> end;",
+        "span: first queued to last end, divided by the number of tasks. Medians over rounds,",
+        "after one warm-up run. RSS: every process of the stack, measured after the workloads.",
+        "",
+    ]
+    for key, data in results.items():
+        m = data["machine"]
+        lines.append(
+            f"- `{key}`: {', '.join(f'{k} {v}' for k, v in data['versions'].items())}; "
+            f"{m['cpus']} cores, load {m['load_1min']:.1f} at the end; "
+            f"{'quick' if data['quick'] else 'full'}, {data['rounds']} round(s)"
+        )
+    lines += ["", HEADER, "|---|---|---|---|---|---|---|---|---|---|---|"]
     for data in results.values():
         for row in data["rows"]:
             label = "tuned" if row["tuned"] else "default"
