@@ -98,7 +98,7 @@ def task_instances(api: AirflowAPI, dag_id: str, run_id: str) -> list[dict]:
     return api.get(path, limit=1000)["task_instances"]
 
 
-def follow(api: AirflowAPI, dag_id: str, run_id: str, timeout: float, poll: float = 0.5) -> dict:
+def follow(api: AirflowAPI, dag_id: str, run_id: str, timeout: float, poll: float = 1.0) -> dict:
     """Poll until the DAG run is final; emit a progress event per task state change."""
     seen: dict[str, str] = {}
     deadline = time.monotonic() + timeout

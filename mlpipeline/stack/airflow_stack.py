@@ -117,6 +117,10 @@ def environment(stack: Stack) -> dict[str, str]:
         "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt"],
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(p["worker_logs"]),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(p["trigger_logs"]),
+        # A task's calls to the execution API time out after 5 s by default; on a loaded 2-core
+        # machine the one api-server process answered slower and the first task of a run
+        # failed its first try (Airflow's own advice for high load: raise it).
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
         "ML_PIPELINE_CONFIG": str(_scheduled_defaults(stack.home)),
         "PYTHONWARNINGS": "ignore::UserWarning",
     }

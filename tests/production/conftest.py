@@ -23,17 +23,19 @@ pytest.register_assert_rewrite("tests.production.checks")  # detailed assertion 
 
 
 @pytest.fixture(scope="session")
-def stack_root() -> Iterator[Path]:
+def stack_root(request: pytest.FixtureRequest) -> Iterator[Path]:
     """Not under pytest's temporary tree: every pytest session (any on this machine) resets that
     tree's root to mode 0700, and Postgres, running as its own user, then loses its data
     directory mid-run."""
     root = Path(tempfile.mkdtemp(prefix="mlpipeline-stack-"))
-    try:
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv(stacks.ROOT_ENV, str(root))
-            yield root
-    finally:
+    failed_before = request.session.testsfailed
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(stacks.ROOT_ENV, str(root))
+        yield root
+    if request.session.testsfailed == failed_before:
         shutil.rmtree(root, ignore_errors=True)
+    else:  # keep the stacks' logs (components and task logs) for the diagnosis
+        print(f"\nproduction stacks' state and logs kept in {root}")
 
 
 def _stack(engine: str, root: Path) -> Iterator[stacks.Stack]:
