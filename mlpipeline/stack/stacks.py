@@ -87,6 +87,12 @@ class Stack:
         self.components.append(component)
         self.save()
         if ready is not None:
+            if port is not None:  # another program on the port would answer for us: make sure
+                check = ready  # the listener is ours (two stacks can pick a port at once)
+
+                def ready() -> bool:
+                    return port in procs.listening_ports([component.pid]) and check()
+
             procs.wait_until(component, ready, timeout, "healthy")
             self.save()
         return component
