@@ -31,6 +31,7 @@ from mlpipeline.runs import (
     UPSTREAM_FAILED,
     RunResult,
     TaskRecord,
+    combine,
     first_failure,
 )
 
@@ -179,16 +180,17 @@ def task_records(
 
 
 def _record(name: str, tis: list, reused: set[str], errors: dict[str, str]) -> TaskRecord:
-    states = [_STATES.get(str(ti.state), NOT_RUN) for ti in tis]
-    state = next((s for s in (FAILED, UPSTREAM_FAILED, NOT_RUN) if s in states), SUCCESS)
-    starts = [ti.start_date.timestamp() for ti in tis if ti.start_date]
-    ends = [ti.end_date.timestamp() for ti in tis if ti.end_date]
-    return TaskRecord(
-        name=name,
-        state=state,
-        attempts=max(ti.try_number for ti in tis),
-        start=min(starts, default=None),
-        end=max(ends, default=None),
-        cache_hit=name in reused,
-        error=errors.get(name),
-    )
+    parts = [
+        TaskRecord(
+            name,
+            state=_STATES.get(str(ti.state), NOT_RUN),
+            attempts=ti.try_number,
+            start=ti.start_date.timestamp() if ti.start_date else None,
+            end=ti.end_date.timestamp() if ti.end_date else None,
+            cache_hit=name in reused,
+        )
+        for ti in tis
+    ]
+    record = combine(name, parts)
+    record.error = errors.get(name)
+    return record

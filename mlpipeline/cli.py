@@ -21,6 +21,7 @@ from rich.table import Table
 from mlpipeline import artifacts, engines, pipelines, progress, summary
 from mlpipeline.config import PipelineConfig, load_config
 from mlpipeline.errors import ConfigError, PipelineError
+from mlpipeline.stack import cli as stack_cli
 
 _ICONS = {"pending": "·", "running": "▶", "done": "✔", "cached": "↺", "failed": "✘"}
 
@@ -53,11 +54,18 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a config key, e.g. tuning.cv_folds=3",
     )
+    run.add_argument(
+        "--mode",
+        choices=("in-process", "production"),
+        default="in-process",
+        help="production: trigger the run on a running stack (see `stack up`)",
+    )
     run.add_argument("--run-id", help="default: <engine>-<UTC time>-<pid>")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
     run.add_argument("--yes", action="store_true", help="run even above tuning.max_fits")
     graph = sub.add_parser("graph", help="print a pipeline's steps: inputs, config, outputs")
     graph.add_argument("--pipeline", default=pipelines.DEFAULT, choices=list(pipelines.PIPELINES))
+    stack_cli.add_parser(sub)
     return parser
 
 
@@ -87,7 +95,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
     cfg = load_config(config, dict(args.overrides), config_type=pipeline.config_type)
     if isinstance(cfg, PipelineConfig):  # the weather pipeline's tuning grid
         announce_work(cfg, console, yes=args.yes)
-    engine = engines.load(args.engine)
+    if args.mode == "production":
+        engine = stack_cli.production_engine(args.engine)
+    else:
+        engine = engines.load(args.engine)
     run_id = args.run_id or artifacts.new_run_id(args.engine)
     states = dict.fromkeys(pipeline.order, "pending")
     with Live(
@@ -115,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             ups = ", ".join(sorted(pipeline.graph[step])) or "(start)"
             console.print(f"{step:<16} <- {ups}", highlight=False)
         return 0
+    if args.command == "stack":
+        return stack_cli.main(args, console)
     try:
         return run(args, console)
     except (PipelineError, engines.EngineUnavailable) as e:

@@ -116,6 +116,25 @@ class RunResult:
         )
 
 
+def combine(name: str, parts: list[TaskRecord]) -> TaskRecord:
+    """One record for a mapped task's instances, the same in every engine: it succeeded if
+    every instance did; its attempts are the most any instance took; it is a cache hit if all
+    were; its error is the first failed instance's."""
+    states = [p.state for p in parts]
+    state = next((s for s in (FAILED, UPSTREAM_FAILED, NOT_RUN) if s in states), SUCCESS)
+    starts = [p.start for p in parts if p.start is not None]
+    ends = [p.end for p in parts if p.end is not None]
+    return TaskRecord(
+        name,
+        state=state if parts else NOT_RUN,
+        attempts=max((p.attempts for p in parts), default=0),
+        start=min(starts, default=None),
+        end=max(ends, default=None),
+        cache_hit=bool(parts) and all(p.cache_hit for p in parts),
+        error=next((p.error for p in parts if p.state == FAILED), None),
+    )
+
+
 def first_failure(tasks: dict[str, TaskRecord], order: tuple[str, ...]) -> TaskRecord | None:
     """The failed task earliest in `order`, a topological order (its descendants only failed
     upstream)."""

@@ -1,0 +1,215 @@
+"""Run the ml_pipeline DAG on a running Airflow stack (`python -m mlpipeline stack up --engine
+airflow`) through its REST API, and report it as the same `RunResult` as `dag.test()`.
+
+1. Refresh: ask the dag-processor to re-parse the DAG file (`PUT /api/v2/parseDagFile/...`), or
+   wait for its first parse; unpause the DAG.
+2. Trigger: `POST /api/v2/dags/ml_pipeline/dagRuns` with the config as `conf` (every key of
+   `PipelineConfig.to_params()`) and our run id as Airflow's run id; no logical date, so the run
+   is not tied to a data interval (`data_as_of` in the config sets the window).
+3. Follow: poll the task instances, translating their states into progress events for the
+   CLI's display, until the DAG run is final.
+4. Report from Airflow's records: task instances (state, try number, queued/start/end, the
+   worker's hostname and pid) and XCom return values (the artifact paths).
+
+The retry policy comes from the DAG file's parse-time defaults (`default_args`), as for any
+Airflow deployment: `conf` changes the config, not the retries of tasks already defined.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from airflow_impl import RUN_ID_PARAM
+from mlpipeline import artifacts, pipelines, progress
+from mlpipeline.config import PipelineConfig
+from mlpipeline.runs import (
+    FAILED,
+    FAILURES,
+    NOT_RUN,
+    REUSED,
+    RUN_LOG,
+    SUCCESS,
+    UPSTREAM_FAILED,
+    RunResult,
+    TaskRecord,
+    combine,
+    first_failure,
+)
+from mlpipeline.stack import stacks
+
+ENGINE = "airflow"
+_STATES = {"success": SUCCESS, "failed": FAILED, "upstream_failed": UPSTREAM_FAILED}
+_PROGRESS = {"running": "running", "success": "done", "failed": "failed"}
+_PROGRESS.update(upstream_failed="failed")
+FINAL = {"success", "failed"}
+
+
+class AirflowAPI:
+    """The few REST calls we need, with a token from the simple auth manager (all admins)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base = base_url.rstrip("/")
+        # Generous timeouts: on a loaded 2-core machine the one api-server process also serves
+        # the execution API to every running task.
+        self.http = httpx.Client(base_url=self.base, timeout=120)
+        token = self.http.get("/auth/token").raise_for_status().json()["access_token"]
+        self.http.headers["Authorization"] = f"Bearer {token}"
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.http.get(f"/api/v2{path}", params=params).raise_for_status().json()
+
+    def call(self, method: str, path: str, body: dict | None = None) -> Any:
+        response = self.http.request(method, f"/api/v2{path}", json=body)
+        if response.is_error:
+            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:500]}")
+        return response.json() if response.content else None
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def wait_for_dag(api: AirflowAPI, dag_id: str, timeout: float = 120.0) -> dict:
+    """The DAG once the dag-processor has serialized it; a re-parse request if it exists."""
+    deadline = time.monotonic() + timeout
+    response = api.http.get(f"/api/v2/dags/{dag_id}")
+    if response.status_code == 200:
+        api.call("PUT", f"/parseDagFile/{response.json()['file_token']}")
+    while response.status_code != 200:
+        if time.monotonic() > deadline:
+            errors = api.get("/importErrors").get("import_errors", [])
+            raise RuntimeError(f"DAG {dag_id!r} not parsed after {timeout:.0f} s: {errors}")
+        time.sleep(1)
+        response = api.http.get(f"/api/v2/dags/{dag_id}")
+    if response.json()["is_paused"]:
+        api.call("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+    return response.json()
+
+
+def trigger(api: AirflowAPI, dag_id: str, conf: dict[str, Any], run_id: str) -> dict:
+    body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
+    return api.call("POST", f"/dags/{dag_id}/dagRuns", body)
+
+
+def task_instances(api: AirflowAPI, dag_id: str, run_id: str) -> list[dict]:
+    path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
+    return api.get(path, limit=1000)["task_instances"]
+
+
+def follow(api: AirflowAPI, dag_id: str, run_id: str, timeout: float, poll: float = 1.0) -> dict:
+    """Poll until the DAG run is final; emit a progress event per task state change."""
+    seen: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    while True:
+        run = api.get(f"/dags/{dag_id}/dagRuns/{run_id}")
+        for ti in task_instances(api, dag_id, run_id):
+            state = _PROGRESS.get(str(ti["state"]))
+            if state and seen.get(ti["task_id"]) != state:
+                seen[ti["task_id"]] = state
+                progress.emit(ti["task_id"], state)
+        if run["state"] in FINAL:
+            return run
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"DAG run {run_id} still {run['state']} after {timeout:.0f} s")
+        time.sleep(poll)
+
+
+def _ts(value: str | None) -> float | None:
+    return datetime.fromisoformat(value).timestamp() if value else None
+
+
+def task_records(tis: list[dict], run_dir: Path, order: tuple[str, ...]) -> dict[str, TaskRecord]:
+    """One record per task; a mapped task's instances (map_index >= 0) combined into one."""
+    reused = {r["step"] for r in artifacts.read_jsonl(run_dir / REUSED)}
+    errors = {f["step"]: f["error"] for f in artifacts.read_jsonl(run_dir / FAILURES)}
+    parts: dict[str, list[TaskRecord]] = {}
+    for ti in sorted(tis, key=lambda ti: ti.get("map_index", -1)):
+        parts.setdefault(ti["task_id"], []).append(
+            TaskRecord(
+                name=ti["task_id"],
+                state=_STATES.get(str(ti["state"]), NOT_RUN),
+                attempts=ti["try_number"],
+                start=_ts(ti["start_date"]),
+                end=_ts(ti["end_date"]),
+                cache_hit=ti["task_id"] in reused,
+            )
+        )
+    records = {}
+    for name in sorted(parts, key=lambda n: order.index(n) if n in order else len(order)):
+        records[name] = combine(name, parts[name])
+        records[name].error = errors.get(name)
+    return records
+
+
+def xcom_outputs(api: AirflowAPI, dag_id: str, run_id: str, tis: list[dict]) -> dict[str, Any]:
+    """Each task's return value; a mapped task's as a list in map-index order."""
+    outputs: dict[str, Any] = {}
+    for ti in sorted(tis, key=lambda ti: ti.get("map_index", -1)):
+        if ti["state"] != "success":
+            continue
+        index = ti.get("map_index", -1)
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}"
+        entry = api.get(
+            f"{path}/xcomEntries/return_value",
+            deserialize=True,
+            stringify=False,
+            **({"map_index": index} if index >= 0 else {}),
+        )
+        if index >= 0:
+            outputs.setdefault(ti["task_id"], []).append(entry["value"])
+        else:
+            outputs[ti["task_id"]] = entry["value"]
+    return outputs
+
+
+def edges(api: AirflowAPI, dag_id: str) -> frozenset[tuple[str, str]]:
+    tasks = api.get(f"/dags/{dag_id}/tasks")["tasks"]
+    return frozenset((t["task_id"], down) for t in tasks for down in t["downstream_task_ids"])
+
+
+def run_pipeline(cfg: PipelineConfig, *, run_id: str, timeout: float = 1800.0) -> RunResult:
+    """Trigger one run of the DAG on the running stack with this config and follow it."""
+    pipeline = pipelines.for_config(cfg)
+    dag_id = pipeline.dag_id
+    env = stacks.client_env(ENGINE)
+    run_dir = Path(cfg.paths.artifacts) / run_id
+    api = AirflowAPI(env["AIRFLOW_API"])
+    try:
+        wait_for_dag(api, dag_id)
+        started = time.perf_counter()
+        trigger(api, dag_id, {**cfg.to_params(), RUN_ID_PARAM: run_id}, run_id)
+        dag_run = follow(api, dag_id, run_id, timeout)
+        wall = time.perf_counter() - started
+        tis = task_instances(api, dag_id, run_id)
+        tasks = task_records(tis, run_dir, pipeline.order)
+        outputs = xcom_outputs(api, dag_id, run_id, tis)
+        graph = edges(api, dag_id)
+    finally:
+        api.close()
+    failed = first_failure(tasks, pipeline.order)
+    return RunResult(
+        engine=ENGINE,
+        run_id=run_id,
+        run_dir=run_dir,
+        state=SUCCESS if dag_run["state"] == "success" else FAILED,
+        tasks=tasks,
+        edges=graph,
+        outputs=outputs,
+        failed_step=failed.name if failed else None,
+        error=failed.error if failed else None,
+        wall_seconds=wall,
+        log_location=str(run_dir / RUN_LOG),
+        settings={
+            "runs_with": "production stack: scheduler + executor, triggered over REST",
+            "database": "postgres",
+            "api": env["AIRFLOW_API"],
+            "ui_run": f"{env['AIRFLOW_API']}/dags/{dag_id}/runs/{run_id}",
+            "workers": sorted({f"{ti.get('hostname')}:{ti.get('pid')}" for ti in tis}),
+            "cache": "artifact reuse" if cfg.cache.enabled else "off",
+        },
+        pipeline=pipeline.name,
+    )

@@ -1,0 +1,105 @@
+"""The Prefect 3 stack: `prefect server start` on Postgres (asyncpg) and one runner process that
+serves the pipeline's deployment (`prefect_impl.deployment`, `flow.serve()` style).
+
+A served deployment instead of a work pool and `prefect worker start`: one process fewer, no
+pool to create, and the runner keeps the flow object, so the Dask variant (`--executor dask`:
+`DaskTaskRunner` on a LocalCluster of N worker processes) needs no second entrypoint. The runner
+starts a new Python process per flow run, as a process worker would.
+
+* `PREFECT_HOME` is `var/stack/prefect/home` for the server, the runner and the clients (results
+  of deployment runs are files there, read back by the client on the same machine).
+* `PREFECT_RUNNER_POLL_FREQUENCY`: 10 s by default (Prefect's), 1 s when `tuned`: the one knob of
+  the benchmarks' tuned row (it dominates the trigger-to-running delay).
+* No telemetry (this machine is offline), server logs at WARNING.
+
+Orchestrator-free: Prefect is never imported here, only started.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from mlpipeline.stack import postgres, procs
+from mlpipeline.stack.stacks import Stack, env_for_children
+
+PORTS = {"postgres": 18433, "api": 18420}
+DEPLOYMENTS = ("ml_pipeline/production",)
+
+
+def _python() -> str:
+    if not (Path(sys.executable).parent / "prefect").exists():
+        raise procs.StackError(
+            "prefect is not installed in this environment; use the prefect-prod one:\n"
+            "  python3 dev.py test -e prefect-prod --notest   (builds .tox/prefect-prod)\n"
+            "  .tox/prefect-prod/bin/python -m mlpipeline stack up --engine prefect"
+        )
+    return sys.executable
+
+
+def environment(stack: Stack) -> dict[str, str]:
+    api = f"http://{procs.HOST}:{stack.ports['api']}/api"
+    return {
+        "PREFECT_HOME": str(stack.home / "home"),
+        "PREFECT_API_URL": api,
+        "PREFECT_SERVER_API_HOST": procs.HOST,
+        "PREFECT_SERVER_API_PORT": str(stack.ports["api"]),
+        "PREFECT_API_DATABASE_CONNECTION_URL": postgres.url(
+            stack.ports["postgres"], "prefect", "postgresql+asyncpg"
+        ),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1" if stack.tuned else "10",
+        "PREFECT_LOCAL_STORAGE_PATH": str(stack.home / "home" / "storage"),
+        "MLPIPELINE_TASK_RUNNER": stack.executor,
+        "MLPIPELINE_DASK_WORKERS": str(stack.workers),
+        "MLPIPELINE_EXTRA_FLOWS": "benchmarks.production_flows",  # served from the repo root
+    }
+
+
+def start(stack: Stack) -> None:
+    python = _python()
+    stack.ports["api"] = procs.choose_port(PORTS["api"], list(stack.ports.values()))
+    env = env_for_children(environment(stack))
+    stack.env = {
+        k: env[k] for k in ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_LOCAL_STORAGE_PATH")
+    }
+    Path(env["PREFECT_LOCAL_STORAGE_PATH"]).mkdir(parents=True, exist_ok=True)
+    api = env["PREFECT_API_URL"]
+    stack.launch(
+        "server",
+        [python, "-m", "prefect", "server", "start", "--host", procs.HOST]
+        + ["--port", str(stack.ports["api"])],
+        env,
+        port=stack.ports["api"],
+        ready=lambda: procs.http_get(f"{api}/health") == b"true",
+        timeout=180,
+    )
+    stack.launch(
+        "runner",
+        [python, "-m", "prefect_impl.deployment"],
+        env,
+        ready=lambda: all(_deployed(api, name) for name in DEPLOYMENTS),
+        timeout=180,
+    )
+
+
+def _deployed(api: str, name: str) -> bool:
+    return json.loads(procs.http_get(f"{api}/deployments/name/{name}"))["name"] is not None
+
+
+def health(stack: Stack) -> dict[str, str]:
+    api = f"http://{procs.HOST}:{stack.ports['api']}/api"
+    report = {"server": "healthy" if procs.http_get(f"{api}/health") == b"true" else "unhealthy"}
+    for name in DEPLOYMENTS:
+        try:
+            report[name] = "healthy" if _deployed(api, name) else "missing"
+        except OSError:
+            report[name] = "missing"
+    return report
+
+
+def ui_url(stack: Stack) -> str:
+    return f"http://{procs.HOST}:{stack.ports['api']}/"

