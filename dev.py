@@ -22,7 +22,12 @@ ROOT = Path(__file__).resolve().parent
 TOOLS = ROOT / ".venv-tools"
 BIN = TOOLS / ("Scripts" if os.name == "nt" else "bin")
 # Lock file -> the extras it pins (requirements/<name>.txt is what tox installs).
-LOCKS = {"mock": ["test"], "airflow": ["test", "airflow"], "prefect": ["test", "prefect"]}
+# requirements/mlflow.txt (the MLflow server and UI) is not an engine: see its header.
+LOCKS = {
+    "mock": ["test", "tracking"],
+    "airflow": ["test", "airflow"],
+    "prefect": ["test", "prefect", "tracking"],
+}
 
 
 def tools() -> None:
