@@ -195,6 +195,30 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True, config=_STRICT)
+class TrackingConfig:
+    """MLflow tracking (see `mlpipeline.tracking`) and the registry backend."""
+
+    enabled: StrictBool = True
+    # Where the embedded store lives: SQLite file and artifact root, no server needed.
+    store: Name = "var/mlflow"
+    # "" uses the embedded store; else a tracking URI such as http://127.0.0.1:19500.
+    uri: StrictStr = ""
+    experiment: Name = "seattle-weather"  # one experiment per pipeline
+    registry_backend: Literal["file", "mlflow"] = "file"
+    registered_model: Name = "seattle-weather"  # the MLflow Model Registry name
+
+
+@dataclass(frozen=True, config=_STRICT)
+class DeploymentConfig:
+    """The integration test between `staging` and `production` (`mlpipeline.deployment`)."""
+
+    latency_budget_ms: Annotated[Number, Field(gt=0)] = 50.0  # p99 of one single-row prediction
+    latency_samples: Annotated[StrictInt, Field(ge=10, le=100_000)] = 200
+    smoke_rows: Annotated[StrictInt, Field(ge=1)] = 64
+    accuracy_tolerance: Annotated[Number, Field(ge=0, le=1)] = 1e-9
+
+
+@dataclass(frozen=True, config=_STRICT)
 class PipelineConfig:
     data: DataConfig
     target: TargetConfig
@@ -207,6 +231,8 @@ class PipelineConfig:
     cache: CacheConfig = CacheConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()
     alerts: AlertsConfig = AlertsConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    deployment: DeploymentConfig = DeploymentConfig()
     # For teaching and tests: step name -> how many times it fails before succeeding (-1: always).
     faults: dict[str, Annotated[StrictInt, Field(ge=-1)]] = Field(default_factory=dict)
 
@@ -267,6 +293,7 @@ _PATH_KEYS = {
     ("paths", "artifacts"): PathsConfig.artifacts,
     ("paths", "cache"): PathsConfig.cache,
     ("alerts", "log"): AlertsConfig.log,
+    ("tracking", "store"): TrackingConfig.store,
 }
 
 
