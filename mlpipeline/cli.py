@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--run-id", help="default: <engine>-<UTC time>-<pid>")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
     sub.add_parser("graph", help="print the task graph")
+    dash = sub.add_parser("dashboard", help="serve the MLflow UI on loopback (mlflow env)")
+    dash.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    dash.add_argument("--port", type=int, default=19500)
+    dash.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -98,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"{step:<16} <- {', '.join(sorted(GRAPH[step])) or '(start)'}")
         return 0
     try:
+        if args.command == "dashboard":
+            from mlpipeline.dashboard import serve
+
+            return serve(load_config(args.config).tracking, args.port)
         return run(args, console)
     except (PipelineError, engines.EngineUnavailable) as e:
         if args.debug:
