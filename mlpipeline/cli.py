@@ -88,6 +88,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
         with progress.listening(on_event):
             result = engine.run_pipeline(cfg, run_id=run_id)
     result.save()
+    from mlpipeline import tracking  # after the run: MLflow's import is not on its clock
+
+    tracking.log_run(result, cfg)  # never fails the run; no client here: queued in the outbox
     console.print(summary.render(result))
     return 0 if result.ok else 1
 
