@@ -33,6 +33,7 @@ def config_in(workdir: Path, **overrides: Any) -> PipelineConfig:
         "paths.artifacts": str(workdir / "runs"),
         "paths.cache": str(workdir / "cache"),
         "alerts.log": str(workdir / "alerts.jsonl"),
+        "tracking.store": str(workdir / "mlflow"),
         **FAST,
     }
     values.update({k.replace("__", "."): v for k, v in overrides.items()})
