@@ -49,21 +49,21 @@ class Dashboard:
 
 
 def stop_group(process: subprocess.Popen, timeout: float = 15.0) -> None:
-    """TERM a process group started with start_new_session=True; KILL it if it lingers."""
+    """TERM a process group started with start_new_session=True; KILL what lingers; return
+    once no process of the group is left."""
     pgid = process.pid  # a session leader's group id is its pid
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        process.poll()  # reap the leader
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
-    process.wait(5)
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            process.poll()  # reap the leader; the others are reaped by init
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+    raise DashboardError(f"process group {pgid} survived SIGKILL")
 
 
 def server_installed() -> bool:
@@ -99,7 +99,12 @@ def start(config: TrackingConfig, port: int = DEFAULT_PORT, timeout: float = 180
         "--default-artifact-root", artifact_root,
         "--no-serve-artifacts",  # artifacts live in a local directory this server reads
     ]  # fmt: skip
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env = {
+        **os.environ,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        # No background job runner (a huey consumer with 5 workers): the UI needs none of it.
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
     with open(log, "ab") as out:
         process = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
@@ -130,6 +135,8 @@ def serve(config: TrackingConfig, port: int = DEFAULT_PORT) -> int:
     if synced:
         print(f"logged {len(synced)} queued run(s): {', '.join(synced)}")
     dashboard = start(config, port)
+    # `kill` stops it as cleanly as Ctrl-C does (a background job ignores SIGINT).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(f"MLflow dashboard: {dashboard.url}  (experiment {config.experiment!r}; Ctrl-C stops)")
     try:
         while dashboard.process.poll() is None:

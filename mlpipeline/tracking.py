@@ -306,7 +306,9 @@ def experiment_id(c: MlflowClient, tracking: TrackingConfig, name: str) -> str:
     if found is not None:
         return found.experiment_id
     _, artifact_root, _ = store_paths(tracking)
-    return c.create_experiment(name, artifact_location=artifact_root)
+    # MLflow 3's UI opens an experiment of unknown kind in its GenAI view; these are model runs.
+    kind = {"mlflow.experimentKind": "custom_model_development"}
+    return c.create_experiment(name, artifact_location=artifact_root, tags=kind)
 
 
 def find_run(c: MlflowClient, exp_id: str, run_id: str) -> str | None:

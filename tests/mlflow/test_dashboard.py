@@ -57,7 +57,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory):
     from mlpipeline.registry_mlflow import MlflowRegistry
     from mock_impl.pipeline import run_pipeline
 
-    cfg = config_in(tmp_path_factory.mktemp("dash"))
+    cfg = config_in(tmp_path_factory.mktemp("dash"))  # its own MLflow store, under tmp
     result = run_pipeline(cfg, run_id="dashboard-run")
     assert result.ok, result.error
     mlflow_run = tracking.log_run(result, cfg)
@@ -105,8 +105,8 @@ def test_screenshots_of_the_metric_chart_and_the_model_page(logged, served, tmp_
         "experiment"
     ]["experiment_id"]
     pages = {
-        "metric-chart.png": f"{served.url}/#/experiments/{exp_id}/runs/{logged[2]}/model-metrics",
-        "runs.png": f"{served.url}/#/experiments/{exp_id}",
+        "metric-chart.png": f"{served.url}/#/experiments/{exp_id}/runs?compareRunsMode=CHART",
+        "runs.png": f"{served.url}/#/experiments/{exp_id}/runs",
         "model-page.png": f"{served.url}/#/models/{cfg.tracking.registered_model}",
     }
     for name, url in pages.items():
@@ -114,7 +114,7 @@ def test_screenshots_of_the_metric_chart_and_the_model_page(logged, served, tmp_
         browser = subprocess.Popen(
             [
                 "chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000",
+                f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=40000",
                 "--window-size=1400,900", f"--screenshot={out}", url,
             ],
             stdout=subprocess.DEVNULL,
