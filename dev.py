@@ -2,6 +2,7 @@
 
     python3 dev.py run [--engine mock|airflow|prefect] [run options]   run the pipeline once
     python3 dev.py test [tox options]                                   run every test
+    python3 dev.py dashboard [--port 19500]                             the MLflow UI of the runs
     python3 dev.py lock                                                 re-pin requirements/*.txt
 
 Each command first makes `.venv-tools` with the pinned tox and tox-uv (requirements/tools.txt);
@@ -22,7 +23,12 @@ ROOT = Path(__file__).resolve().parent
 TOOLS = ROOT / ".venv-tools"
 BIN = TOOLS / ("Scripts" if os.name == "nt" else "bin")
 # Lock file -> the extras it pins (requirements/<name>.txt is what tox installs).
-LOCKS = {"mock": ["test"], "airflow": ["test", "airflow"], "prefect": ["test", "prefect"]}
+# requirements/mlflow.txt (the MLflow server and UI) is not an engine: see its header.
+LOCKS = {
+    "mock": ["test", "tracking"],
+    "airflow": ["test", "airflow"],
+    "prefect": ["test", "prefect", "tracking"],
+}
 
 
 def tools() -> None:
@@ -69,6 +75,13 @@ def main(argv: list[str]) -> int:
             return built
         run = ["python", "-m", "mlpipeline", "run", "--engine", known.engine, *rest]
         return tox("exec", "-qq", "-e", known.engine, "--", *run)
+    if command == "dashboard":  # the MLflow server has its own environment (README, Monitoring)
+        built = tox("run", "-qq", "-e", "mlflow", "--notest")
+        if built:
+            return built
+        return tox(
+            "exec", "-qq", "-e", "mlflow", "--", "python", "-m", "mlpipeline", "dashboard", *rest
+        )
     if command == "lock":
         tools()
         for name, extras in LOCKS.items():

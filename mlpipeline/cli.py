@@ -21,6 +21,7 @@ from rich.table import Table
 from mlpipeline import artifacts, engines, pipelines, progress, summary
 from mlpipeline.config import PipelineConfig, load_config
 from mlpipeline.errors import ConfigError, PipelineError
+from mlpipeline.paths import WEATHER_CONFIG
 from mlpipeline.stack import cli as stack_cli
 
 _ICONS = {"pending": "·", "running": "▶", "done": "✔", "cached": "↺", "failed": "✘"}
@@ -66,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     graph = sub.add_parser("graph", help="print a pipeline's steps: inputs, config, outputs")
     graph.add_argument("--pipeline", default=pipelines.DEFAULT, choices=list(pipelines.PIPELINES))
     stack_cli.add_parser(sub)
+    dash = sub.add_parser("dashboard", help="serve the MLflow UI on loopback (mlflow env)")
+    dash.add_argument("--config", type=Path, default=WEATHER_CONFIG)
+    dash.add_argument("--port", type=int, default=19500)
+    dash.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -113,6 +118,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
         with progress.listening(on_event):
             result = engine.run_pipeline(cfg, run_id=run_id)
     result.save()
+    from mlpipeline import tracking  # after the run: MLflow's import is not on its clock
+
+    tracking.log_run(result, cfg)  # never fails the run; no client here: queued in the outbox
     console.print(summary.render(result))
     return 0 if result.ok else 1
 
@@ -129,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "stack":
         return stack_cli.main(args, console)
     try:
+        if args.command == "dashboard":
+            from mlpipeline.dashboard import serve
+
+            return serve(load_config(args.config).tracking, args.port)
         return run(args, console)
     except (PipelineError, engines.EngineUnavailable) as e:
         if args.debug:

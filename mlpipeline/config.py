@@ -288,6 +288,30 @@ class FlatParams:
 
 
 @dataclass(frozen=True, config=_STRICT)
+class TrackingConfig:
+    """MLflow tracking (see `mlpipeline.tracking`) and the registry backend."""
+
+    enabled: StrictBool = True
+    # Where the embedded store lives: SQLite file and artifact root, no server needed.
+    store: Name = "var/mlflow"
+    # "" uses the embedded store; else a tracking URI such as http://127.0.0.1:19500.
+    uri: StrictStr = ""
+    experiment: Name = "seattle-weather"  # one experiment per pipeline
+    registry_backend: Literal["file", "mlflow"] = "file"
+    registered_model: Name = "seattle-weather"  # the MLflow Model Registry name
+
+
+@dataclass(frozen=True, config=_STRICT)
+class DeploymentConfig:
+    """The integration test between `staging` and `production` (`mlpipeline.deployment`)."""
+
+    latency_budget_ms: Annotated[Number, Field(gt=0)] = 50.0  # p99 of one single-row prediction
+    latency_samples: Annotated[StrictInt, Field(ge=10, le=100_000)] = 200
+    smoke_rows: Annotated[StrictInt, Field(ge=1)] = 64
+    accuracy_tolerance: Annotated[Number, Field(ge=0, le=1)] = 1e-9
+
+
+@dataclass(frozen=True, config=_STRICT)
 class PipelineConfig(FlatParams):
     """The weather pipeline's configuration (`configs/seattle_weather.toml`)."""
 
@@ -302,6 +326,8 @@ class PipelineConfig(FlatParams):
     cache: CacheConfig = CacheConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()
     alerts: AlertsConfig = AlertsConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    deployment: DeploymentConfig = DeploymentConfig()
     # For teaching and tests: step name -> how many times it fails before succeeding (-1: always).
     faults: dict[str, Annotated[StrictInt, Field(ge=-1, le=100)]] = Field(default_factory=dict)
 
@@ -330,7 +356,11 @@ SHARED_PATH_KEYS: dict[tuple[str, str], str | None] = {
     ("paths", "cache"): PathsConfig.cache,
     ("alerts", "log"): AlertsConfig.log,
 }
-PipelineConfig.PATH_KEYS = {("data", "path"): None, **SHARED_PATH_KEYS}
+PipelineConfig.PATH_KEYS = {
+    ("data", "path"): None,
+    ("tracking", "store"): TrackingConfig.store,
+    **SHARED_PATH_KEYS,
+}
 
 
 def _jsonable(v: Any) -> Any:

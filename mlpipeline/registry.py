@@ -36,10 +36,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlpipeline import artifacts, cancellation
 from mlpipeline.errors import RegistryError
+
+if TYPE_CHECKING:
+    from mlpipeline.config import PipelineConfig
+    from mlpipeline.registry_mlflow import MlflowRegistry
 
 MODEL_FILE = "model.ubj"
 ENTRY_FILE = "entry.json"
@@ -245,3 +249,12 @@ class Registry:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return Entry(version, sha, final, full)
+
+
+def open_registry(cfg: PipelineConfig) -> Registry | MlflowRegistry:
+    """The registry `[tracking] registry_backend` names: "file" (default) or "mlflow"."""
+    if cfg.tracking.registry_backend == "mlflow":
+        from mlpipeline.registry_mlflow import MlflowRegistry
+
+        return MlflowRegistry(cfg.tracking)
+    return Registry(cfg.paths.registry)

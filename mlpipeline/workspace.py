@@ -32,11 +32,13 @@ def config_in(
 ) -> Any:
     workdir = Path(workdir)
     p = pipelines.get(pipeline)
+    sections = p.config_type.sections()
     values: dict[str, Any] = {
         "paths.registry": str(workdir / "registry"),
         "paths.artifacts": str(workdir / "runs"),
         "paths.cache": str(workdir / "cache"),
         "alerts.log": str(workdir / "alerts.jsonl"),
+        **({"tracking.store": str(workdir / "mlflow")} if "tracking" in sections else {}),
         **(small_overlay(pipeline) if small else {}),
         **(overrides or {}),
     }

@@ -30,7 +30,10 @@ def outputs(tmp_path) -> list[str]:
     return [
         f"--set=paths.{k}={json.dumps(str(tmp_path / k))}"
         for k in ("registry", "artifacts", "cache")
-    ] + [f"--set=alerts.log={json.dumps(str(tmp_path / 'alerts.jsonl'))}"]
+    ] + [
+        f"--set=alerts.log={json.dumps(str(tmp_path / 'alerts.jsonl'))}",
+        f"--set=tracking.store={json.dumps(str(tmp_path / 'mlflow'))}",
+    ]
 
 
 def test_default_run_prints_the_summary(tmp_path):

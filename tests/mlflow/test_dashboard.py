@@ -1,0 +1,132 @@
+"""The dashboard: a real `mlflow server` on loopback over the tracking store a run was logged to.
+
+Needs the full `mlflow` package (tox -e mlflow). With Debian's `chromium` on the PATH it also
+renders the metric chart and the model page; UPDATE_SCREENSHOTS=1 copies them to docs/monitoring/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from mlpipeline import dashboard, tracking
+from tests.conftest import ROOT, config_in
+
+pytestmark = pytest.mark.skipif(
+    not dashboard.server_installed(),
+    reason="the MLflow server is not installed here (mlflow-skinny has no UI): tox -e mlflow",
+)
+DOCS = ROOT / "docs" / "monitoring"
+
+
+def free_port() -> int:
+    for port in range(19500, 20000):  # the loopback range this project may use
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 19500-19999")
+
+
+def get(url: str, **query) -> dict:
+    with urllib.request.urlopen(f"{url}?{urllib.parse.urlencode(query)}", timeout=30) as r:
+        return json.load(r)
+
+
+def post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as r:
+        return json.load(r)
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory: pytest.TempPathFactory):
+    """A mock-engine run logged to a fresh store, its model staged and in production."""
+    from mock_impl.pipeline import run_pipeline
+
+    from mlpipeline.registry_mlflow import MlflowRegistry
+
+    cfg = config_in(tmp_path_factory.mktemp("dash"))  # its own MLflow store, under tmp
+    result = run_pipeline(cfg, run_id="dashboard-run")
+    assert result.ok, result.error
+    mlflow_run = tracking.log_run(result, cfg)
+    registry = MlflowRegistry(cfg.tracking)
+    model = (Path(result.outputs["train_model"]) / "model.ubj").read_bytes()
+    registry.register(model, {"run_id": result.run_id}, alias="staging")
+    registry.register(model, {"run_id": result.run_id}, alias="production")
+    return cfg, result, mlflow_run
+
+
+@pytest.fixture(scope="module")
+def served(logged):
+    cfg = logged[0]
+    board = dashboard.start(cfg.tracking, free_port())
+    yield board
+    board.stop()
+    assert board.process.poll() is not None
+    with pytest.raises(ProcessLookupError):  # the whole group is gone, workers included
+        os.killpg(board.process.pid, 0)
+
+
+def test_the_api_shows_the_experiment_run_and_registered_model(logged, served):
+    cfg, result, mlflow_run = logged
+    api = f"{served.url}/api/2.0/mlflow"
+    exp = get(f"{api}/experiments/get-by-name", experiment_name=cfg.tracking.experiment)
+    runs = post(f"{api}/runs/search", {"experiment_ids": [exp["experiment"]["experiment_id"]]})
+    (run,) = runs["runs"]
+    assert run["info"]["run_id"] == mlflow_run
+    tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+    assert tags["pipeline_run_id"] == "dashboard-run" and tags["engine"] == "mock"
+    metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+    assert metrics["holdout.accuracy"] == result.metrics["accuracy"]
+    model = get(f"{api}/registered-models/get", name=cfg.tracking.registered_model)
+    aliases = {a["alias"]: a["version"] for a in model["registered_model"]["aliases"]}
+    assert aliases == {"staging": "1", "production": "1"}
+    listing = get(f"{api}/artifacts/list", run_id=mlflow_run, path="model")
+    assert {f["path"] for f in listing["files"]} == {"model/model.ubj", "model/model.json"}
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+def test_screenshots_of_the_metric_chart_and_the_model_page(logged, served, tmp_path):
+    cfg = logged[0]
+    api = f"{served.url}/api/2.0/mlflow"
+    exp_id = get(f"{api}/experiments/get-by-name", experiment_name=cfg.tracking.experiment)[
+        "experiment"
+    ]["experiment_id"]
+    pages = {
+        "metric-chart.png": f"{served.url}/#/experiments/{exp_id}/runs?compareRunsMode=CHART",
+        "runs.png": f"{served.url}/#/experiments/{exp_id}/runs",
+        "model-page.png": f"{served.url}/#/models/{cfg.tracking.registered_model}",
+    }
+    for name, url in pages.items():
+        out = tmp_path / name
+        browser = subprocess.Popen(
+            [
+                "chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=40000",
+                "--window-size=1400,900", f"--screenshot={out}", url,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its renderer and GPU processes go with it
+        )  # fmt: skip
+        try:
+            assert browser.wait(300) == 0
+        finally:
+            dashboard.stop_group(browser, timeout=5)
+        assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 20_000
+        if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+            DOCS.mkdir(parents=True, exist_ok=True)
+            shutil.copy(out, DOCS / name)
