@@ -12,6 +12,7 @@ import functools
 import hashlib
 import inspect
 import json
+import threading
 import time
 import types
 from importlib.metadata import PackageNotFoundError, version
@@ -38,8 +39,19 @@ def _names(code: types.CodeType) -> set[str]:
     return names
 
 
+# inspect.getsource parses with `ast`, which CPython 3.11.7 cannot do from two threads at once
+# ("SystemError: AST constructor recursion depth mismatch"): mapped instances compute their keys
+# in parallel, so fingerprints are taken one at a time.
+_SOURCE_LOCK = threading.Lock()
+
+
 def code_fingerprint(fn: Any) -> str:
     """sha256 over the source of `fn` and, transitively, of the project functions it uses."""
+    with _SOURCE_LOCK:
+        return _code_fingerprint(fn)
+
+
+def _code_fingerprint(fn: Any) -> str:
     seen: dict[str, str] = {}
 
     def visit(obj: Any) -> None:
