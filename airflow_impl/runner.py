@@ -9,6 +9,7 @@ directory under pytest's temporary tree for the tests, whose artifacts live ther
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
 import time
@@ -41,6 +42,8 @@ DAGS = Path(__file__).resolve().parent / "dags"
 DAG_ID = "ml_pipeline"
 _STATES = {"success": SUCCESS, "failed": FAILED, "upstream_failed": UPSTREAM_FAILED}
 
+INITDB_LOCK = ".initdb.lock"  # in AIRFLOW_HOME: serialises the database migration
+
 _home: Path | None = None
 
 
@@ -58,11 +61,15 @@ def prepare(home: str | Path) -> Path:
         os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
         # Harmless: Airflow's in-process execution API is served through starlette's TestClient.
         warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-        Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+        home_dir = Path(os.environ["AIRFLOW_HOME"])
+        home_dir.mkdir(parents=True, exist_ok=True)
         from airflow.utils.db import initdb
 
-        initdb()  # creates a fresh database, or upgrades an existing one (a no-op when current)
-        _home = Path(os.environ["AIRFLOW_HOME"])
+        # Two first runs at once on a new home both created the tables ("table ... already
+        # exists"): one migrates, the other waits, then finds the database current (a no-op).
+        with file_lock(home_dir / INITDB_LOCK):
+            initdb()  # creates a fresh database, or upgrades an existing one
+        _home = home_dir
     return _home
 
 
@@ -82,6 +89,17 @@ def load_dag(name: str = DAG_ID):
     if name not in bag.dag_ids:
         raise RuntimeError(f"cannot load DAG {name!r}: {bag.import_errors or 'not found'}")
     return bag.get_dag(name)
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock across processes, released when the holder exits or dies."""
+    with open(path, "a", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @contextmanager
