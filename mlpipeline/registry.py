@@ -6,15 +6,26 @@ Layout::
       .lock                      flock: one writer at a time, across processes
       models/v0001/model.ubj     the model, XGBoost's own UBJSON format
       models/v0001/entry.json    sha256, metrics, config, data fingerprint, run id, engine
-      production.json            the alias: {"version": 1, "sha256": "..."}
+      production.json            an alias: {"version": 1, "sha256": "..."} (also staging.json)
 
 An entry is built in a hidden temporary directory, fsynced, then renamed to `vNNNN`: a crash
-leaves either no entry or a complete one. The alias moves (atomic rename) only after the entry is
+leaves either no entry or a complete one. An alias moves (atomic rename) only after the entry is
 complete. Loading a model checks its sha256 and refuses a mismatch; nothing is ever unpickled.
+
+Two rules make concurrent and interrupted runs safe:
+
+* **Idempotent by content.** Registering bytes that a complete entry already holds reuses that
+  entry (a retry after a crash between the entry and the alias, or an abandoned attempt that
+  got that far, never adds a duplicate).
+* **Compare-and-swap on aliases.** A caller that decided on the strength of a comparison with
+  the current production model passes that model's sha256 as `expected`; under the lock, the
+  alias moves only if it still names that model. Otherwise `AliasChanged`: another run promoted
+  in between, and this decision is stale.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import shutil
@@ -27,11 +38,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlpipeline import artifacts
+from mlpipeline import artifacts, cancellation
 from mlpipeline.errors import RegistryError
 
 MODEL_FILE = "model.ubj"
 ENTRY_FILE = "entry.json"
+PRODUCTION, STAGING = "production", "staging"
+ALIASES = (STAGING, PRODUCTION)
+_ANY = object()  # `expected` not given: move the alias whatever it names now
+
+
+class AliasChanged(RegistryError):
+    """An alias no longer names the model a decision was based on (another run moved it)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +58,7 @@ class Entry:
     sha256: str
     path: Path  # the entry's directory
     record: dict[str, Any]
+    created: bool = True  # False: an existing entry with the same bytes was reused
 
     @property
     def model_path(self) -> Path:
@@ -50,8 +69,12 @@ class Registry:
     def __init__(self, root: str | Path, lock_timeout: float = 60.0):
         self.root = Path(root)
         self.models = self.root / "models"
-        self.alias = self.root / "production.json"
         self.lock_timeout = lock_timeout
+
+    def alias_file(self, name: str) -> Path:
+        if name not in ALIASES:
+            raise ValueError(f"unknown alias {name!r}; aliases: {', '.join(ALIASES)}")
+        return self.root / f"{name}.json"
 
     # -- reading ------------------------------------------------------------------------------
     def versions(self) -> list[int]:
@@ -67,22 +90,48 @@ class Registry:
         path = self.models / f"v{version:04d}"
         try:
             record = artifacts.read_json(path / ENTRY_FILE)
+            return Entry(version, str(record["sha256"]), path, record)
         except FileNotFoundError:
             raise RegistryError(f"no entry v{version:04d}", where=str(self.root)) from None
-        return Entry(version, record["sha256"], path, record)
-
-    def production(self) -> Entry | None:
-        if not self.alias.exists():
-            return None
-        alias = artifacts.read_json(self.alias)
-        entry = self.entry(alias["version"])
-        if entry.sha256 != alias["sha256"]:
+        except (ValueError, KeyError, TypeError) as e:
             raise RegistryError(
-                f"production alias names sha256 {alias['sha256'][:12]} but "
+                f"entry v{version:04d} is unreadable ({type(e).__name__}: {e})",
+                where=str(path / ENTRY_FILE),
+            ) from None
+
+    def alias(self, name: str) -> Entry | None:
+        """The entry an alias names, checked: None if the alias was never set."""
+        path = self.alias_file(name)
+        try:
+            alias = artifacts.read_json(path)
+            version, sha = int(alias["version"]), str(alias["sha256"])
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError) as e:
+            raise RegistryError(
+                f"the {name} alias is unreadable ({type(e).__name__}: {e}); restore it from "
+                f"a backup or delete it to start without a {name} model",
+                where=str(path),
+            ) from None
+        entry = self.entry(version)
+        if entry.sha256 != sha:
+            raise RegistryError(
+                f"{name} alias names sha256 {sha[:12]} but "
                 f"v{entry.version:04d} holds {entry.sha256[:12]}",
-                where=str(self.alias),
+                where=str(path),
             )
         return entry
+
+    def production(self) -> Entry | None:
+        return self.alias(PRODUCTION)
+
+    def find(self, sha256: str) -> Entry | None:
+        """The complete entry holding exactly these bytes, if any."""
+        for version in self.versions():
+            entry = self.entry(version)
+            if entry.sha256 == sha256:
+                return entry
+        return None
 
     def load_model(self, version: int) -> bytes:
         """The model bytes of an entry, after checking them against the recorded sha256."""
@@ -119,32 +168,80 @@ class Registry:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
-    def register(self, model_bytes: bytes, record: dict[str, Any], *, promote: bool) -> Entry:
-        """Add a complete entry; then, if `promote`, point the production alias at it."""
+    def register(
+        self,
+        model_bytes: bytes,
+        record: dict[str, Any],
+        *,
+        alias: str | None = None,
+        expected: str | None | object = _ANY,
+    ) -> Entry:
+        """Add a complete entry (or reuse the one holding these bytes); then, if `alias` is
+        given, point it at the entry, provided it still names `expected` (a sha256, or None for
+        "no model yet")."""
         sha = artifacts.sha256_bytes(model_bytes)
         with self.lock():
-            self.models.mkdir(parents=True, exist_ok=True)
-            for stale in self.models.glob(".tmp-*"):  # left by a crash: never a valid entry
-                shutil.rmtree(stale, ignore_errors=True)
-            version = max(self.versions(), default=0) + 1
-            tmp = self.models / f".tmp-{uuid.uuid4().hex}"
-            tmp.mkdir()
-            try:
-                full = {
-                    **record,
-                    "version": version,
-                    "sha256": sha,
-                    "registered_at": datetime.now(timezone.utc).isoformat(),
-                }
-                artifacts.write_bytes(tmp / MODEL_FILE, model_bytes)
-                artifacts.write_json(tmp / ENTRY_FILE, full)
-                artifacts.fsync_dir(tmp)
-                final = self.models / f"v{version:04d}"
-                os.rename(tmp, final)
-                artifacts.fsync_dir(self.models)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-            if promote:
-                artifacts.write_json(self.alias, {"version": version, "sha256": sha})
-            return Entry(version, sha, final, full)
+            if alias is not None:
+                self._check_alias(alias, expected)
+            entry = self.find(sha)
+            if entry is None:
+                cancellation.check("registry")  # an abandoned attempt must not commit
+                entry = self._write_entry(model_bytes, sha, record)
+            else:
+                entry = dataclasses.replace(entry, created=False)
+            if alias is not None:
+                cancellation.check("registry")
+                self._write_alias(alias, entry)
+            return entry
+
+    def set_alias(self, name: str, version: int, *, expected: str | None | object = _ANY) -> Entry:
+        """Point alias `name` at an existing entry (compare-and-swap with `expected`)."""
+        with self.lock():
+            self._check_alias(name, expected)
+            entry = self.entry(version)
+            cancellation.check("registry")
+            self._write_alias(name, entry)
+            return entry
+
+    def _check_alias(self, name: str, expected: str | None | object) -> None:
+        if expected is _ANY:
+            return
+        current = self.alias(name)
+        now = current.sha256 if current else None
+        if now != expected:
+            was = expected[:12] if isinstance(expected, str) else "no model"
+            raise AliasChanged(
+                f"{name} changed since the decision: it was {was}, it is now "
+                f"{f'v{current.version:04d} ({now[:12]})' if current else 'no model'}",
+                where=str(self.alias_file(name)),
+            )
+
+    def _write_alias(self, name: str, entry: Entry) -> None:
+        artifacts.write_json(
+            self.alias_file(name), {"version": entry.version, "sha256": entry.sha256}
+        )
+
+    def _write_entry(self, model_bytes: bytes, sha: str, record: dict[str, Any]) -> Entry:
+        self.models.mkdir(parents=True, exist_ok=True)
+        for stale in self.models.glob(".tmp-*"):  # left by a crash: never a valid entry
+            shutil.rmtree(stale, ignore_errors=True)
+        version = max(self.versions(), default=0) + 1
+        tmp = self.models / f".tmp-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            full = {
+                **record,
+                "version": version,
+                "sha256": sha,
+                "registered_at": datetime.now(timezone.utc).isoformat(),
+            }
+            artifacts.write_bytes(tmp / MODEL_FILE, model_bytes)
+            artifacts.write_json(tmp / ENTRY_FILE, full)
+            artifacts.fsync_dir(tmp)
+            final = self.models / f"v{version:04d}"
+            os.rename(tmp, final)
+            artifacts.fsync_dir(self.models)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return Entry(version, sha, final, full)

@@ -21,7 +21,7 @@ from mlpipeline import artifacts, data, faults, features, progress, promotion, t
 from mlpipeline.config import PipelineConfig
 from mlpipeline.errors import DataError, RegistryError
 from mlpipeline.graph import GRAPH
-from mlpipeline.registry import Registry
+from mlpipeline.registry import PRODUCTION, AliasChanged, Registry
 
 log = logging.getLogger("mlpipeline")
 
@@ -217,20 +217,27 @@ def register_model(cfg: PipelineConfig, out: Path, model: str, gate: str) -> Pat
             "reason": f"identical to production v{production['version']:04d}: nothing to do",
         }
     else:
-        entry = Registry(cfg.paths.registry).register(
-            read_model(model),
-            {
-                "metrics": candidate,
-                "data_fingerprint": candidate["data_fingerprint"],
-                "params": artifacts.read_json(Path(model) / "model.json")["params"],
-                "config": cfg.to_params(),
-                "run_dir": str(out.parent),
-            },
-            promote=True,
-        )
-        result = {
-            "registered": True,
-            "version": entry.version,
-            "reason": f"registered as v{entry.version:04d} and promoted to production",
-        }
+        try:
+            entry = Registry(cfg.paths.registry).register(
+                read_model(model),
+                {
+                    "metrics": candidate,
+                    "data_fingerprint": candidate["data_fingerprint"],
+                    "params": artifacts.read_json(Path(model) / "model.json")["params"],
+                    "config": cfg.to_params(),
+                    "run_dir": str(out.parent),
+                },
+                alias=PRODUCTION,
+                # Promote only if production is still the model the gate compared against.
+                expected=production["sha256"] if production else None,
+            )
+        except AliasChanged as e:
+            result = {"registered": False, "version": None, "reason": f"not promoted: {e}"}
+        else:
+            how = "registered as" if entry.created else "reused the existing entry"
+            result = {
+                "registered": True,
+                "version": entry.version,
+                "reason": f"{how} v{entry.version:04d} and promoted to production",
+            }
     return artifacts.write_json(out / "registration.json", result)

@@ -1,0 +1,79 @@
+"""Cooperative cancellation: how a timed-out or interrupted attempt stops without a signal.
+
+A Python thread cannot be killed, and a signal (Airflow's SIGALRM `execution_timeout`) can land
+inside native code (XGBoost, numpy) or in the middle of an import, crash the process or leave a
+half-imported module behind for every later try. So an attempt with a deadline runs in a worker
+thread that carries a cancel token (a context variable); the caller waits up to the deadline,
+then cancels the token and gives up on the attempt. The abandoned attempt stops at its next
+checkpoint (`check()`: between CV folds, after each boosting round, and in the registry right
+before it commits), so it can never commit a side effect after its engine moved on.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_token: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
+    "attempt_token", default=None
+)
+
+
+class StepTimeout(TimeoutError):
+    """An attempt exceeded its deadline. Transient: another attempt may be faster."""
+
+
+class AttemptAbandoned(Exception):
+    """Raised inside an attempt whose caller gave up on it (timeout or Ctrl-C)."""
+
+    retryable = False  # nobody is waiting for this attempt's result any more
+
+
+def cancelled() -> bool:
+    token = _token.get()
+    return token is not None and token.is_set()
+
+
+def check(where: str = "") -> None:
+    """A checkpoint: stop here if this attempt was abandoned."""
+    if cancelled():
+        raise AttemptAbandoned(f"attempt abandoned{f' at {where}' if where else ''}")
+
+
+def run_with_timeout(fn: Callable[[], T], timeout: float | None, *, name: str) -> T:
+    """Run `fn` in a worker thread with a cancel token; give up after `timeout` seconds.
+
+    On expiry the token is cancelled and `StepTimeout` raised; a KeyboardInterrupt while waiting
+    cancels the token too and propagates. The worker is a daemon thread: it ends at its next
+    checkpoint, or with the process.
+    """
+    token = threading.Event()
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        _token.set(token)
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            box["error"] = exc
+
+    context = contextvars.copy_context()
+    worker = threading.Thread(
+        target=context.run, args=(target,), name=f"{name}-attempt", daemon=True
+    )
+    worker.start()
+    try:
+        worker.join(timeout)
+    except BaseException:
+        token.set()  # Ctrl-C: the attempt must not commit anything after this
+        raise
+    if worker.is_alive():
+        token.set()
+        raise StepTimeout(f"{name} exceeded its timeout of {timeout:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
