@@ -92,6 +92,27 @@ def load_dag(name: str = DAG_ID):
 
 
 @contextmanager
+def task_logs_to(path: Path) -> Iterator[None]:
+    """Airflow's task logs (structlog, the "task" logger: every failed try with its traceback)
+    go to the run's log file instead of stdout, as in a real deployment's task log; the console
+    keeps the progress display and the summary (issue 9, item 9). structlog's configuration is
+    global: restored afterwards."""
+    import structlog
+
+    previous = structlog.get_config()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as log:
+        # Not cached: a logger first used now must not keep writing to this file later.
+        structlog.configure(
+            logger_factory=structlog.WriteLoggerFactory(file=log), cache_logger_on_first_use=False
+        )
+        try:
+            yield
+        finally:
+            structlog.configure(**previous)
+
+
+@contextmanager
 def file_lock(path: Path) -> Iterator[None]:
     """An exclusive advisory lock across processes, released when the holder exits or dies."""
     with open(path, "a", encoding="utf-8") as f:
@@ -124,14 +145,19 @@ def run_pipeline(
     params = cfg.to_params()
     # The DAG file reads its defaults at parse time, its retry policy included: from this config.
     params_file = artifacts.write_json(run_dir / "params.json", params)
+    from airflow_impl import attempts  # imports Airflow: only after prepare()
+
     with environ(CONFIG_ENV, str(params_file)):
         dag = load_dag()
         started = time.perf_counter()
         # Never None: dag.test(logical_date=None) clears the task instances of every earlier run.
-        dag_run = dag.test(
-            logical_date=logical_date or datetime.now(timezone.utc),
-            run_conf={**params, RUN_ID_PARAM: run_id},
-        )
+        # A Ctrl-C cancels the running attempt, fails its task without a retry or an alert and
+        # is raised again here once dag.test() returns (attempts.py).
+        with task_logs_to(run_dir / RUN_LOG), attempts.interruptible():
+            dag_run = dag.test(
+                logical_date=logical_date or datetime.now(timezone.utc),
+                run_conf={**params, RUN_ID_PARAM: run_id},
+            )
         wall = time.perf_counter() - started
     tasks, outputs = task_records(DAG_ID, dag_run.run_id, run_dir)
     failed = first_failure(tasks)

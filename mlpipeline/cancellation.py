@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -44,14 +45,31 @@ def check(where: str = "") -> None:
         raise AttemptAbandoned(f"attempt abandoned{f' at {where}' if where else ''}")
 
 
-def run_with_timeout(fn: Callable[[], T], timeout: float | None, *, name: str) -> T:
+@contextmanager
+def attempt(token: threading.Event) -> Iterator[None]:
+    """Run the body as an attempt carrying `token`, in this thread (no deadline to enforce)."""
+    reset = _token.set(token)
+    try:
+        yield
+    finally:
+        _token.reset(reset)
+
+
+def run_with_timeout(
+    fn: Callable[[], T],
+    timeout: float | None,
+    *,
+    name: str,
+    token: threading.Event | None = None,
+) -> T:
     """Run `fn` in a worker thread with a cancel token; give up after `timeout` seconds.
 
     On expiry the token is cancelled and `StepTimeout` raised; a KeyboardInterrupt while waiting
     cancels the token too and propagates. The worker is a daemon thread: it ends at its next
-    checkpoint, or with the process.
+    checkpoint, or with the process. Pass `token` to be able to cancel the attempt from
+    elsewhere (an engine stopping every attempt of a run on Ctrl-C).
     """
-    token = threading.Event()
+    token = token if token is not None else threading.Event()
     box: dict[str, Any] = {}
 
     def target() -> None:

@@ -8,9 +8,10 @@ steps from `mlpipeline.steps`, the same names, artifact paths passed from task t
   parameter gets the CLI's validation and error messages, and Prefect's parameter schema (the UI's
   run form) shows the config's sections. Flat parameters (`PipelineConfig.to_params`, what
   Airflow's `params` need) would repeat about forty typed names in the signature.
-* **Retries** (`configured`): the config's `[orchestration]` section gives each task its retries,
-  waits and timeout; `retry_if_transient` refuses to retry what another attempt cannot fix (a
-  validation failure fails at once, after one attempt).
+* **Retries** (`configured`): the config's `[orchestration]` section gives each task its retries
+  and waits, and `run_step` its timeout (`attempts.py`: why not `timeout_seconds`);
+  `retry_if_transient` refuses to retry what another attempt cannot fix (a validation failure
+  fails at once, after one attempt).
 * **Fan-out**: one `tune_model` task run per hyperparameter candidate, via `.map` on the
   thread-pool task runner; `train_model` receives the mapped results.
 * **Caching** (`cache.py`): every step in `mlpipeline.graph.CACHEABLE` is keyed on its code with
@@ -46,6 +47,7 @@ from mlpipeline.errors import is_retryable
 from mlpipeline.graph import CACHEABLE
 from mlpipeline.runs import FAILED, TaskRecord, first_failure
 from mlpipeline.training import candidates
+from prefect_impl.attempts import run_step
 from prefect_impl.cache import SERIALIZER, STEP_CACHE, cache_options
 
 ENGINE = "prefect"
@@ -106,22 +108,22 @@ def log_location(run_dir: Path, flow_run_id: Any) -> str:
 # config's retries, timeout and cache store for each run.
 @task(cache_policy=STEP_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
 def load_data(cfg: PipelineConfig, run_dir: str) -> str:
-    return steps.load_data(cfg, run_dir)
+    return run_step(steps.load_data, cfg, run_dir)
 
 
 @task(cache_policy=STEP_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
 def validate_data(cfg: PipelineConfig, run_dir: str, raw: str) -> str:
-    return steps.validate_data(cfg, run_dir, raw=raw)
+    return run_step(steps.validate_data, cfg, run_dir, raw=raw)
 
 
 @task(cache_policy=STEP_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
 def build_features(cfg: PipelineConfig, run_dir: str, validated: str) -> str:
-    return steps.build_features(cfg, run_dir, validated=validated)
+    return run_step(steps.build_features, cfg, run_dir, validated=validated)
 
 
 @task(cache_policy=STEP_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
 def split_data(cfg: PipelineConfig, run_dir: str, features: str) -> str:
-    return steps.split_data(cfg, run_dir, features=features)
+    return run_step(steps.split_data, cfg, run_dir, features=features)
 
 
 @task(
@@ -131,27 +133,27 @@ def split_data(cfg: PipelineConfig, run_dir: str, features: str) -> str:
     on_failure=[record_failure],
 )
 def tune_model(cfg: PipelineConfig, run_dir: str, split: str, candidate: int) -> str:
-    return steps.tune_model(cfg, run_dir, split=split, candidate=candidate)
+    return run_step(steps.tune_model, cfg, run_dir, split=split, candidate=candidate)
 
 
 @task(cache_policy=STEP_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
 def train_model(cfg: PipelineConfig, run_dir: str, split: str, tuning: list[str]) -> str:
-    return steps.train_model(cfg, run_dir, split=split, tuning=tuning)
+    return run_step(steps.train_model, cfg, run_dir, split=split, tuning=tuning)
 
 
 @task(cache_policy=STEP_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
 def evaluate_model(cfg: PipelineConfig, run_dir: str, model: str, split: str) -> str:
-    return steps.evaluate_model(cfg, run_dir, model=model, split=split)
+    return run_step(steps.evaluate_model, cfg, run_dir, model=model, split=split)
 
 
 @task(cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
 def gate_model(cfg: PipelineConfig, run_dir: str, metrics: str, split: str) -> str:
-    return steps.gate_model(cfg, run_dir, metrics=metrics, split=split)
+    return run_step(steps.gate_model, cfg, run_dir, metrics=metrics, split=split)
 
 
 @task(cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
 def register_model(cfg: PipelineConfig, run_dir: str, model: str, gate: str) -> str:
-    return steps.register_model(cfg, run_dir, model=model, gate=gate)
+    return run_step(steps.register_model, cfg, run_dir, model=model, gate=gate)
 
 
 STEP_TASKS = (
@@ -187,7 +189,8 @@ def configured(cfg: PipelineConfig) -> SimpleNamespace:
         "retries": o.retries,
         "retry_delay_seconds": retry_delays(o),
         "retry_jitter_factor": o.retry_jitter,
-        "timeout_seconds": o.task_timeout_seconds,
+        # No timeout_seconds: it cannot stop a sync task in a thread (attempts.py); run_step
+        # enforces task_timeout_seconds instead, without touching the attempt's thread.
     }
     return SimpleNamespace(
         **{

@@ -9,7 +9,8 @@ wrote, so XCom carries paths, never data frames.
 - **Data window**: a scheduled or backfilled run trains on the rows before its data interval's
   end (unless `data_as_of` is set), so a backfill of 2014-06-01 sees only what was known then.
 - **Retries** follow the config's `[orchestration]` section. Bad data or a bad config fail at
-  once: another try cannot fix them.
+  once: another try cannot fix them. Each try's deadline is enforced without a signal
+  (`airflow_impl/attempts.py` says why).
 - **Artifact reuse**, the idiomatic substitute for the input cache Airflow does not have: with
   `cache_enabled`, a step whose code, config and inputs match a stored entry returns the stored
   artifact's path instead of recomputing it.
@@ -30,7 +31,7 @@ from airflow.sdk import Context, Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 
 import mlpipeline
-from airflow_impl import CONFIG_ENV, FAILURES, REUSED, RUN_ID_PARAM, RUN_LOG
+from airflow_impl import CONFIG_ENV, FAILURES, REUSED, RUN_ID_PARAM, RUN_LOG, attempts
 from mlpipeline import artifacts
 from mlpipeline.config import OrchestrationConfig, PipelineConfig, load_config
 from mlpipeline.errors import ConfigError, is_retryable
@@ -76,7 +77,9 @@ def retry_policy(o: OrchestrationConfig) -> dict[str, Any]:
         # delay stays zero only with the backoff off.
         "retry_exponential_backoff": o.retry_backoff if o.retry_delay_seconds > 0 else 0,
         "max_retry_delay": timedelta(seconds=o.retry_max_delay_seconds),
-        "execution_timeout": timedelta(seconds=o.task_timeout_seconds),
+        # No execution_timeout: it is a SIGALRM, which under dag.test() lands in our process
+        # (native code, imports). Each attempt gets its deadline from attempts.run_attempt. A
+        # deployment with a scheduler (one process per try) would set it to task_timeout_seconds.
     }
 
 
@@ -123,7 +126,8 @@ def reuse_or_run(name: str, cfg: PipelineConfig, run_dir: Path, inputs: dict[str
         progress.emit(name, "cached")
         return stored["value"]
     with logging_to(run_dir / RUN_LOG):
-        path = step(cfg, run_dir, **inputs)
+        timeout = cfg.orchestration.task_timeout_seconds
+        path = attempts.run_attempt(lambda: step(cfg, run_dir, **inputs), timeout, name=name)
     if reuse:
         store.put(name, key, path)
     return path
@@ -139,6 +143,8 @@ def callback_config(context: Context) -> tuple[PipelineConfig, Path]:
 
 def record_failure(context: Context) -> None:
     """Task-level, after the last try: the exception exists only here, so write it down."""
+    if attempts.interrupted():
+        return  # cancelled, not failed
     _, run_dir = callback_config(context)
     ti, exc = context["ti"], context["exception"]
     cause = exc.__cause__ if isinstance(exc, AirflowFailException) and exc.__cause__ else exc
@@ -151,6 +157,8 @@ def record_failure(context: Context) -> None:
 
 def alert_once(context: Context) -> None:
     """DAG-level: Airflow calls it once per failed run, however many tries and tasks failed."""
+    if attempts.interrupted():
+        return  # a cancel is a person's decision: no alert
     from mlpipeline.alerts import Alert, notifier_for
     from mlpipeline.runs import FAILED, TaskRecord, first_failure
 

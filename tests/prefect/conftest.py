@@ -47,7 +47,8 @@ def prefect_server():
 
     # The runner turns the heartbeat off itself; flows called directly in tests need it too.
     no_heartbeat = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-    with prefect_test_harness(server_startup_timeout=60), temporary_settings(updates=no_heartbeat):
+    # 240 s: under load (7 agents on 2 cores) the server took 80 s to answer; 60 s timed out.
+    with prefect_test_harness(server_startup_timeout=240), temporary_settings(updates=no_heartbeat):
         yield
 
 
