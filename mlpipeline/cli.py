@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import tomllib
 from rich.console import Console
@@ -107,6 +107,19 @@ def cancelled_message(run_id: str, states: dict[str, str], started: list[str]) -
         else "the registry was not changed"
     )
     return f"cancelled: run {run_id} interrupted {during}; {registry}"
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process after a cancel: exit handlers run (Prefect's server is stopped, logs are
+    flushed), interpreter finalization does not. With an abandoned attempt still in native code,
+    finalization held an interrupted Airflow run for 20 s after its last exit handler."""
+    import atexit
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

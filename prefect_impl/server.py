@@ -9,9 +9,9 @@ one timeout (item 7). This module starts the same uvicorn command itself:
 * with `prctl(PR_SET_PDEATHSIG, SIGTERM)`: the kernel sends the server SIGTERM when the thread
   that started it dies, however it dies. The signal follows the starting *thread*, so it is set
   only when the main thread starts the server; from another thread `atexit` stops it;
-* readiness is `GET /api/health`, within `timeout` seconds, and one more try on a fresh port
-  (a slow start under load, or the port taken meanwhile). A failure raises `ServerStartFailed`
-  naming the server and the tail of its log, `<PREFECT_HOME>/server.log`.
+* readiness is `GET /api/health` within `timeout` seconds (`TIMEOUT_ENV`), and one more try on
+  a fresh port (a slow start under load, or the port taken meanwhile). A failure raises
+  `ServerStartFailed` naming the server and the tail of its log, `<PREFECT_HOME>/server.log`.
 
 It is started before Prefect is imported (Prefect reads `PREFECT_API_URL` at import), so the
 server's ~8 s start-up overlaps the parent's ~3 s of imports. Nothing here imports Prefect.
@@ -32,7 +32,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-STARTUP_TIMEOUT = 120.0  # seconds per try (Prefect: 20): 80 s were measured at a load of 12
+# Seconds per try. Prefect's own knob for its ephemeral server, if set; else 120 s (Prefect's
+# default is 20): 80 s were measured here at a load average of 12, and over 120 s at 18.
+TIMEOUT_ENV = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+STARTUP_TIMEOUT = 120.0
 TRIES = 2
 LOG_TAIL = 15  # lines of the server's log in an error
 _PR_SET_PDEATHSIG = 1
@@ -55,8 +58,9 @@ def _free_port() -> int:
 class LocalServer:
     """`uvicorn prefect.server.api.server:create_app` on 127.0.0.1, started and stopped by us."""
 
-    def __init__(self, log: Path, timeout: float = STARTUP_TIMEOUT, tries: int = TRIES):
-        self.log, self.timeout, self.tries = Path(log), timeout, tries
+    def __init__(self, log: Path, timeout: float | None = None, tries: int = TRIES):
+        self.log, self.tries = Path(log), tries
+        self.timeout = timeout or float(os.environ.get(TIMEOUT_ENV) or STARTUP_TIMEOUT)
         self.port: int | None = None
         self.process: subprocess.Popen | None = None
 
@@ -79,7 +83,11 @@ class LocalServer:
         problems = []
         for attempt in range(1, self.tries + 1):
             self._spawn()
-            problem = self._wait_healthy()
+            try:
+                problem = self._wait_healthy()
+            except BaseException:  # Ctrl-C while waiting: leave nothing behind
+                self.stop()
+                raise
             if problem is None:
                 atexit.register(self.stop)
                 return self.api_url

@@ -34,6 +34,8 @@ atexit.register(shutil.rmtree, HOME, ignore_errors=True)
 os.environ["PREFECT_HOME"] = HOME
 for key, value in {
     "PREFECT_LOGGING_LEVEL": "WARNING",
+    # As the runner sets it for the CLI: failed tasks' tracebacks are not for the console.
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
     "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
 }.items():

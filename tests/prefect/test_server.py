@@ -16,7 +16,7 @@ import time
 from mlpipeline.alerts import read_alerts
 from prefect_impl import runner
 from prefect_impl.server import LocalServer, ServerStartFailed
-from tests.processes import alive, wait_gone
+from tests.processes import SLOW_MACHINE, alive, wait_gone
 
 
 class ExitingServer(LocalServer):
@@ -84,6 +84,7 @@ def test_kill_9_of_the_parent_stops_the_server(tmp_path):
     env["PREFECT_HOME"] = str(tmp_path / "home")
     env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = "sqlite+aiosqlite:///:memory:"
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    env.update(SLOW_MACHINE)
     parent = subprocess.Popen(
         [sys.executable, "-c", KEEPER, str(tmp_path / "server.log")],
         stdout=subprocess.PIPE,
