@@ -10,6 +10,7 @@ directory under pytest's temporary tree for the tests, whose artifacts live ther
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sys
 import time
@@ -93,23 +94,30 @@ def load_dag(name: str = DAG_ID):
 
 @contextmanager
 def task_logs_to(path: Path) -> Iterator[None]:
-    """Airflow's task logs (structlog, the "task" logger: every failed try with its traceback)
-    go to the run's log file instead of stdout, as in a real deployment's task log; the console
-    keeps the progress display and the summary (issue 9, item 9). structlog's configuration is
-    global: restored afterwards."""
+    """Airflow's logs go to the run's log file instead of the console for the length of a run:
+    its task logs (structlog, every failed try with its traceback, as in a deployment's task
+    log) and its own loggers (dag.test()'s "No tasks to run" while a failure propagates). The
+    console keeps the progress display and the summary (issue 9, item 9). Both configurations
+    are global: restored afterwards."""
     import structlog
 
+    from mlpipeline.logs import logging_to
+
     previous = structlog.get_config()
+    airflow_logger = logging.getLogger("airflow")
+    propagate = airflow_logger.propagate
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as log:
+    with open(path, "a", encoding="utf-8") as log, logging_to(path, level=None, logger="airflow"):
         # Not cached: a logger first used now must not keep writing to this file later.
         structlog.configure(
             logger_factory=structlog.WriteLoggerFactory(file=log), cache_logger_on_first_use=False
         )
+        airflow_logger.propagate = False
         try:
             yield
         finally:
             structlog.configure(**previous)
+            airflow_logger.propagate = propagate
 
 
 @contextmanager
