@@ -19,9 +19,9 @@ from tests.test_cli import cli, outputs
 PREPARE = "import sys; from airflow_impl import runner; runner.prepare(sys.argv[1])"
 
 
-# Long enough for every real step on a loaded machine (tune_model took over 1 s at a load of 12);
-# the slow step sleeps 60 s at checkpoints, so only a working timeout ends its first attempt.
-TIMEOUT = 10.0
+# Long enough for every real step on a loaded machine (tune_model took over 10 s at a load of 18);
+# the slow step sleeps 120 s at checkpoints, so only a working timeout ends its first attempt.
+TIMEOUT = 30.0
 
 
 def test_two_first_runs_on_a_new_home_migrate_once(tmp_path):
@@ -56,7 +56,7 @@ def test_a_retried_try_prints_no_traceback_on_the_console(make_config, capfd):
 
 def test_a_try_past_its_timeout_is_abandoned_and_retried(make_config, monkeypatch, tmp_path):
     marks = tmp_path / "marks"
-    slow = slow_first_attempt(steps.STEP_FUNCTIONS["gate_model"], marks, seconds=60)
+    slow = slow_first_attempt(steps.STEP_FUNCTIONS["gate_model"], marks, seconds=120)
     monkeypatch.setitem(steps.STEP_FUNCTIONS, "gate_model", slow)
     cfg = make_config(
         cache__enabled=False,
@@ -71,14 +71,14 @@ def test_a_try_past_its_timeout_is_abandoned_and_retried(make_config, monkeypatc
 
 
 def test_a_timeout_on_the_last_try_fails_the_run_with_one_alert(make_config, monkeypatch, tmp_path):
-    slow = slow_first_attempt(steps.STEP_FUNCTIONS["gate_model"], tmp_path / "marks", seconds=60)
+    slow = slow_first_attempt(steps.STEP_FUNCTIONS["gate_model"], tmp_path / "marks", seconds=120)
     monkeypatch.setitem(steps.STEP_FUNCTIONS, "gate_model", slow)
     cfg = make_config(
         cache__enabled=False, orchestration__retries=0, orchestration__task_timeout_seconds=TIMEOUT
     )
     result = runner.run_pipeline(cfg, run_id="timed-out")
     assert result.failed_step == "gate_model"
-    assert result.error == "StepTimeout: gate_model exceeded its timeout of 10 s"
+    assert result.error == "StepTimeout: gate_model exceeded its timeout of 30 s"
     (alert,) = read_alerts(cfg.alerts.log)
     assert (alert["step"], alert["error"]) == ("gate_model", result.error)
     assert not list(Path(cfg.paths.registry).rglob("*.ubj"))  # the abandoned try committed nothing

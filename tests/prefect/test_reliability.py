@@ -18,9 +18,9 @@ from tests.processes import BIG_GRID, interrupt_cli
 from tests.slow_steps import slow_first_attempt, wait_for
 from tests.test_cli import outputs
 
-# Long enough for every real step on a loaded machine (tune_model took over 1 s at a load of 12);
-# the slow step sleeps 60 s at checkpoints, so only a working timeout ends its first attempt.
-TIMEOUT = 10.0
+# Long enough for every real step on a loaded machine (tune_model took over 10 s at a load of 18);
+# the slow step sleeps 120 s at checkpoints, so only a working timeout ends its first attempt.
+TIMEOUT = 30.0
 
 
 def test_the_expected_task_runs_count_every_mapped_tuning_run(make_config, tmp_path):
@@ -50,7 +50,7 @@ def test_tasks_leave_timeouts_to_run_step(make_config):
 def test_a_try_past_its_timeout_is_abandoned_and_retried(make_config, monkeypatch, tmp_path):
     marks = tmp_path / "marks"
     monkeypatch.setattr(
-        steps, "gate_model", slow_first_attempt(steps.gate_model, marks, seconds=60)
+        steps, "gate_model", slow_first_attempt(steps.gate_model, marks, seconds=120)
     )
     cfg = make_config(
         cache__enabled=False, orchestration__retries=1, orchestration__task_timeout_seconds=TIMEOUT
@@ -64,14 +64,14 @@ def test_a_try_past_its_timeout_is_abandoned_and_retried(make_config, monkeypatc
 
 def test_a_timeout_on_the_last_try_fails_the_run_with_one_alert(make_config, monkeypatch, tmp_path):
     monkeypatch.setattr(
-        steps, "gate_model", slow_first_attempt(steps.gate_model, tmp_path / "m", seconds=60)
+        steps, "gate_model", slow_first_attempt(steps.gate_model, tmp_path / "m", seconds=120)
     )
     cfg = make_config(
         cache__enabled=False, orchestration__retries=0, orchestration__task_timeout_seconds=TIMEOUT
     )
     result = runner.run_pipeline(cfg, run_id="timed-out")
     assert result.failed_step == "gate_model"
-    assert result.error == "StepTimeout: gate_model exceeded its timeout of 10 s"
+    assert result.error == "StepTimeout: gate_model exceeded its timeout of 30 s"
     (alert,) = read_alerts(cfg.alerts.log)
     assert (alert["step"], alert["error"]) == ("gate_model", result.error)
     assert not list(Path(cfg.paths.registry).rglob("*.ubj"))  # the abandoned try committed nothing
