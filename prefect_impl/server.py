@@ -32,10 +32,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-# Seconds per try. Prefect's own knob for its ephemeral server, if set; else 120 s (Prefect's
-# default is 20): 80 s were measured here at a load average of 12, and over 120 s at 18.
+# Seconds per try. Prefect's own knob for its ephemeral server, if set; else 300 s (Prefect's
+# default is 20): an idle machine needs about 8 s, but 80 s were measured here at a load average
+# of 12 and over 120 s at 18. A server that exits is noticed at once, whatever the timeout.
 TIMEOUT_ENV = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
-STARTUP_TIMEOUT = 120.0
+STARTUP_TIMEOUT = 300.0
 TRIES = 2
 LOG_TAIL = 15  # lines of the server's log in an error
 _PR_SET_PDEATHSIG = 1
