@@ -25,13 +25,14 @@ from tests.conftest import DATA
 from tests.prefect.conftest import run_flow
 
 
-def test_one_task_per_step_calling_the_step_of_the_same_name(monkeypatch, tmp_path):
+def test_one_task_per_step_calling_the_step_of_the_same_name(monkeypatch, tmp_path, make_config):
     assert [t.name for t in flow.STEP_TASKS] == list(STEPS)
+    cfg = make_config()  # run_step reads its timeout
     calls = []
     for t in flow.STEP_TASKS:
         monkeypatch.setattr(steps, t.name, lambda *a, name=t.name, **kw: calls.append(name))
         inputs = {p: p for p in inspect.signature(t.fn).parameters if p not in ("cfg", "run_dir")}
-        t.fn("cfg", str(tmp_path), **inputs)  # .fn: the plain function, no engine
+        t.fn(cfg, str(tmp_path), **inputs)  # .fn: the plain function, no engine
     assert calls == list(STEPS)
 
 
