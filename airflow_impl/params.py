@@ -55,7 +55,9 @@ def retry_policy(o: OrchestrationConfig) -> dict[str, Any]:
         # delay stays zero only with the backoff off.
         "retry_exponential_backoff": o.retry_backoff if o.retry_delay_seconds > 0 else 0,
         "max_retry_delay": timedelta(seconds=o.retry_max_delay_seconds),
-        "execution_timeout": timedelta(seconds=o.task_timeout_seconds),
+        # No execution_timeout: it is a SIGALRM, which under dag.test() lands in our process
+        # (native code, imports). Each attempt gets its deadline from attempts.run_attempt. A
+        # deployment with a scheduler (one process per try) could set it to task_timeout_seconds.
     }
 
 

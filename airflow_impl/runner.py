@@ -9,6 +9,8 @@ directory under pytest's temporary tree for the tests, whose artifacts live ther
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
 import sys
 import time
@@ -42,6 +44,8 @@ CACHES_RESULTS = True
 DAGS = Path(__file__).resolve().parent / "dags"
 _STATES = {"success": SUCCESS, "failed": FAILED, "upstream_failed": UPSTREAM_FAILED}
 
+INITDB_LOCK = ".initdb.lock"  # in AIRFLOW_HOME: serialises the database migration
+
 _home: Path | None = None
 
 
@@ -59,11 +63,15 @@ def prepare(home: str | Path) -> Path:
         os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
         # Harmless: Airflow's in-process execution API is served through starlette's TestClient.
         warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-        Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+        home_dir = Path(os.environ["AIRFLOW_HOME"])
+        home_dir.mkdir(parents=True, exist_ok=True)
         from airflow.utils.db import initdb
 
-        initdb()  # creates a fresh database, or upgrades an existing one (a no-op when current)
-        _home = Path(os.environ["AIRFLOW_HOME"])
+        # Two first runs at once on a new home both created the tables ("table ... already
+        # exists"): one migrates, the other waits, then finds the database current (a no-op).
+        with file_lock(home_dir / INITDB_LOCK):
+            initdb()  # creates a fresh database, or upgrades an existing one
+        _home = home_dir
     return _home
 
 
@@ -83,6 +91,45 @@ def load_dag(name: str):
     if name not in bag.dag_ids:
         raise RuntimeError(f"cannot load DAG {name!r}: {bag.import_errors or 'not found'}")
     return bag.get_dag(name)
+
+
+@contextmanager
+def task_logs_to(path: Path) -> Iterator[None]:
+    """Airflow's logs go to the run's log file instead of the console for the length of a run:
+    its task logs (structlog, every failed try with its traceback, as in a deployment's task
+    log) and its own loggers (dag.test()'s "No tasks to run" while a failure propagates). The
+    console keeps the progress display and the summary (issue 9, item 9). Both configurations
+    are global: restored afterwards."""
+    import structlog
+
+    from mlpipeline.logs import logging_to
+
+    previous = structlog.get_config()
+    airflow_logger = logging.getLogger("airflow")
+    propagate = airflow_logger.propagate
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as log, logging_to(path, level=None, logger="airflow"):
+        # Not cached: a logger first used now must not keep writing to this file later.
+        structlog.configure(
+            logger_factory=structlog.WriteLoggerFactory(file=log), cache_logger_on_first_use=False
+        )
+        airflow_logger.propagate = False
+        try:
+            yield
+        finally:
+            structlog.configure(**previous)
+            airflow_logger.propagate = propagate
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock across processes, released when the holder exits or dies."""
+    with open(path, "a", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @contextmanager
@@ -106,14 +153,19 @@ def run_pipeline(cfg: Any, *, run_id: str, logical_date: datetime | None = None)
     params = cfg.to_params()
     # The DAG file reads its defaults at parse time, its retry policy included: from this config.
     params_file = artifacts.write_json(run_dir / "params.json", params)
+    from airflow_impl import attempts  # imports Airflow: only after prepare()
+
     with environ(CONFIG_ENV, str(params_file)):
         dag = load_dag(pipeline.dag_id)
         started = time.perf_counter()
         # Never None: dag.test(logical_date=None) clears the task instances of every earlier run.
-        dag_run = dag.test(
-            logical_date=logical_date or datetime.now(UTC),
-            run_conf={**params, RUN_ID_PARAM: run_id},
-        )
+        # A Ctrl-C cancels the running attempt, fails its task without a retry or an alert and
+        # is raised again here once dag.test() returns (attempts.py).
+        with task_logs_to(run_dir / RUN_LOG), attempts.interruptible():
+            dag_run = dag.test(
+                logical_date=logical_date or datetime.now(UTC),
+                run_conf={**params, RUN_ID_PARAM: run_id},
+            )
         wall = time.perf_counter() - started
     tasks, outputs = task_records(pipeline.dag_id, dag_run.run_id, run_dir, pipeline.order)
     failed = first_failure(tasks, pipeline.order)

@@ -16,6 +16,7 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_impl import attempts
 from airflow_impl.params import parsed_config, run_config, run_id
 from mlpipeline.errors import ConfigError, is_retryable
 from mlpipeline.runs import RUN_LOG
@@ -38,7 +39,11 @@ def run_step(name: str, context: Context, index: int | None = None, **inputs: An
 
         cfg, run_dir = run_config(context, pipeline.config_type)
         inputs = {k: v if isinstance(v, str) else list(v) for k, v in inputs.items()}
-        return reuse_or_run(pipeline, name, cfg, run_dir, ENGINE, index, **inputs)
+        return attempts.run_attempt(
+            lambda: reuse_or_run(pipeline, name, cfg, run_dir, ENGINE, index, **inputs),
+            cfg.orchestration.task_timeout_seconds,
+            name=name,
+        )
     except Exception as e:
         if is_retryable(e):
             raise
@@ -57,6 +62,8 @@ def _callback_config(context: Context) -> tuple[Any, Path]:
 
 def record_failure(context: Context) -> None:
     """Task-level, after the last try: the exception exists only here, so write it down."""
+    if attempts.interrupted():
+        return  # cancelled, not failed
     _, run_dir = _callback_config(context)
     ti, exc = context["ti"], context["exception"]
     cause = exc.__cause__ if isinstance(exc, AirflowFailException) and exc.__cause__ else exc
@@ -68,6 +75,8 @@ def record_failure(context: Context) -> None:
 
 def alert_once(context: Context) -> None:
     """DAG-level: Airflow calls it once per failed run, however many tries and tasks failed."""
+    if attempts.interrupted():
+        return  # a cancel is a person's decision: no alert
     from mlpipeline.alerts import alert_failed_run
     from mlpipeline.runs import recorded_failures
 

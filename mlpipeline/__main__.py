@@ -1,5 +1,8 @@
 import sys
 
-from mlpipeline.cli import main
+from mlpipeline.cli import CANCELLED, exit_now, main
 
-sys.exit(main())
+code = main()
+if code == CANCELLED:
+    exit_now(code)  # a cancel leaves at once: see exit_now
+sys.exit(code)

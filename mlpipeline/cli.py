@@ -3,7 +3,8 @@
 
 Prints a live progress display, then the run summary. Exit codes: 0 success, 1 the pipeline
 failed, bad data included (the summary says where; the alert was sent), 2 a bad config or an
-engine that is not installed. Tracebacks only with --debug.
+engine that is not installed, 130 cancelled by Ctrl-C (one line, no alert: a person decided).
+Tracebacks only with --debug.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import argparse
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.live import Live
@@ -24,6 +25,7 @@ from mlpipeline.errors import ConfigError, PipelineError
 from mlpipeline.paths import WEATHER_CONFIG
 from mlpipeline.stack import cli as stack_cli
 
+CANCELLED = 130  # the shell's code for a process ended by SIGINT
 _ICONS = {"pending": "·", "running": "▶", "done": "✔", "cached": "↺", "failed": "✘"}
 
 
@@ -106,23 +108,56 @@ def run(args: argparse.Namespace, console: Console) -> int:
         engine = engines.load(args.engine)
     run_id = args.run_id or artifacts.new_run_id(args.engine)
     states = dict.fromkeys(pipeline.order, "pending")
-    with Live(
-        _progress_table(states), console=console, transient=True, refresh_per_second=8
-    ) as live:
+    started: list[str] = []  # steps in the order they started, for a Ctrl-C's message
+    try:
+        with Live(
+            _progress_table(states), console=console, transient=True, refresh_per_second=8
+        ) as live:
 
-        def on_event(step: str, state: str) -> None:
-            if step in states:
-                states[step] = state
-                live.update(_progress_table(states))
+            def on_event(step: str, state: str) -> None:
+                if step in states:
+                    states[step] = state
+                    if state == "running":
+                        started.append(step)
+                    live.update(_progress_table(states))
 
-        with progress.listening(on_event):
-            result = engine.run_pipeline(cfg, run_id=run_id)
+            with progress.listening(on_event):
+                result = engine.run_pipeline(cfg, run_id=run_id)
+    except KeyboardInterrupt:
+        console.print(cancelled_message(run_id, states, started), highlight=False)
+        return CANCELLED
     result.save()
     from mlpipeline import tracking  # after the run: MLflow's import is not on its clock
 
     tracking.log_run(result, cfg)  # never fails the run; no client here: queued in the outbox
     console.print(summary.render(result))
     return 0 if result.ok else 1
+
+
+def cancelled_message(run_id: str, states: dict[str, str], started: list[str]) -> str:
+    """One line for a Ctrl-C. A cancel is a person's decision, not a failure: no alert.
+    `states` is in the pipeline's order; its last step is the one that writes the registry."""
+    running = [s for s, state in states.items() if state == "running"] or started[-1:]
+    during = f"during {', '.join(running)}" if running else "before its first step"
+    registry = (
+        "the registry holds this run's model"
+        if list(states.values())[-1] == "done"
+        else "the registry was not changed"
+    )
+    return f"cancelled: run {run_id} interrupted {during}; {registry}"
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process after a cancel: exit handlers run (Prefect's server is stopped, logs are
+    flushed), interpreter finalization does not. With an abandoned attempt still in native code,
+    finalization held an interrupted Airflow run for 20 s after its last exit handler."""
+    import atexit
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
 
             return serve(load_config(args.config).tracking, args.port)
         return run(args, console)
+    except KeyboardInterrupt:  # before the run started (config, imports) or after it ended
+        console.print("cancelled: interrupted; no run in progress", highlight=False)
+        return CANCELLED
     except (PipelineError, engines.EngineUnavailable) as e:
         if args.debug:
             raise

@@ -8,8 +8,9 @@ steps of `mlpipeline.steps`, the same names, output directories passed from task
   parameter gets the CLI's validation and error messages, and Prefect's parameter schema (the UI's
   run form) shows the config's sections.
 * **Retries** (`options.configured`): the config's `[orchestration]` section gives each task its
-  retries, waits and timeout; `retry_if_transient` refuses to retry what another attempt cannot
-  fix (a validation failure fails at once, after one attempt).
+  retries and waits, and `attempts.run_step` its timeout (`attempts.py`: why not Prefect's
+  `timeout_seconds`); `retry_if_transient` refuses to retry what another attempt cannot fix (a
+  validation failure fails at once, after one attempt).
 * **Fan-out**: one `tune_model` task run per hyperparameter candidate, via `.map` on the
   thread-pool task runner; `train_model` receives the mapped results.
 * **Caching** (`cache.py`): each cacheable step is keyed on its code with the helpers it calls,
@@ -33,8 +34,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from mlpipeline.config import PipelineConfig
-from mlpipeline.execution import run_step
 from mlpipeline.steps import WEATHER
+from prefect_impl.attempts import run_step
 from prefect_impl.cache import SERIALIZER, STEP_CACHE
 from prefect_impl.hooks import alert_on_failure, record_failure, retry_if_transient
 from prefect_impl.options import configured

@@ -28,13 +28,13 @@ def retry_delays(o: OrchestrationConfig) -> list[float]:
 
 
 def configured(task: Task[P, R], cfg: Any) -> Task[P, R]:
-    """`task` with this run's retries, timeout and (for a cacheable step) cache settings."""
+    """`task` with this run's retries and (for a cacheable step) cache settings. No
+    `timeout_seconds`: `attempts.run_step` enforces the deadline (attempts.py says why)."""
     o = cfg.orchestration
     cacheable = pipelines.for_config(cfg).steps[task.name].cacheable
     return task.with_options(
         retries=o.retries,
         retry_delay_seconds=retry_delays(o),
         retry_jitter_factor=o.retry_jitter,
-        timeout_seconds=o.task_timeout_seconds,
         **(cache_options(cfg) if cacheable else {}),
     )

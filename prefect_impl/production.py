@@ -119,7 +119,7 @@ def _run(cfg: PipelineConfig, run_id: str, timeout: float, env: dict[str, str]) 
     wall = time.perf_counter() - started
     ok = flow_run.state.is_completed()
     outputs: dict[str, Any] = flow_run.state.result(_sync=True) if ok else {}
-    expected = expected_task_runs(outputs, run_dir / FAILURES, pipeline.order)
+    expected = expected_task_runs(cfg, outputs, run_dir / FAILURES)
     runs = task_runs.read_task_runs(flow_run.id, expected)
     tasks = task_runs.task_records(runs, pipeline.order, flow_failed=not ok)
     failed = first_failure(tasks, pipeline.order)

@@ -7,9 +7,12 @@ environment already has them) *before* importing anything from Prefect:
 * `PREFECT_HOME` = ``<paths.cache>/prefect/home``: everything Prefect keeps between runs sits
   beside the cache records, in the project, never in ``~/.prefect`` (whose profiles could point
   the run at some other server).
-* The ephemeral API server, started by Prefect on the first flow run of the process and stopped
-  at exit, keeps its database in memory: with the default SQLite file, runs stall about 2 s at a
-  time on database locks. Set `PREFECT_API_URL` to use a running server (`prefect server start`).
+* The API server: unless `PREFECT_API_URL` names one (a running `prefect server start`, or the
+  tests' harness), `server.LocalServer` starts one as our child on the first run of the process,
+  before Prefect is imported, and stops it at exit; it dies with us even after a `kill -9`. Its
+  database is in memory: with the default SQLite file, runs stall about 2 s at a time on locks.
+  A server that does not start is a failed run: one alert, then `ServerStartFailed` (the CLI
+  prints it on one screen and exits 1; no run directory exists yet).
 * Quiet: Prefect logs WARNING and above to its API and to ``<run dir>/run.log``, the console
   only CRITICAL (the summary says what failed); the server logs only CRITICAL and sends no
   telemetry (this machine has no internet; the failed attempts printed tracebacks at exit).
@@ -20,8 +23,11 @@ its end, and only code can turn it off (no environment value means None).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -29,11 +35,19 @@ from typing import Any
 from mlpipeline import pipelines
 from mlpipeline.logs import logging_to
 from mlpipeline.runs import FAILED, FAILURES, RUN_LOG, SUCCESS, RunResult, first_failure
+from prefect_impl.server import LocalServer, ServerStartFailed
 
 ENGINE = "prefect"
 CACHES_RESULTS = True  # a rerun serves every cacheable step from <paths.cache>/prefect
+
+
 # Each pipeline's flow: "module:function".
 FLOWS = {"weather": "prefect_impl.flow:ml_pipeline"}
+
+
+def flow_of(pipeline: str) -> Any:
+    module, name = FLOWS[pipeline].split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def prefect_environment(cfg: Any) -> dict[str, str]:
@@ -47,9 +61,62 @@ def prefect_environment(cfg: Any) -> dict[str, str]:
     }
 
 
-def flow_of(pipeline: str) -> Any:
-    module, name = FLOWS[pipeline].split(":")
-    return getattr(importlib.import_module(module), name)
+_server: LocalServer | None = None
+
+
+def api_url(cfg: Any, run_id: str) -> str:
+    """The API this process talks to: the configured one, else our own server (started once)."""
+    global _server
+    if configured := configured_api_url():
+        return configured
+    if _server is None:
+        server = LocalServer(Path(os.environ["PREFECT_HOME"]) / "server.log")
+        try:
+            os.environ["PREFECT_API_URL"] = server.start()  # read when Prefect is imported
+        except ServerStartFailed as e:
+            alert_start_failure(cfg, run_id, e, server.log)
+            raise
+        _server = server
+        atexit.register(stop_server)  # after Prefect's own exit hooks: registered before them
+    return _server.api_url
+
+
+def configured_api_url() -> str | None:
+    """PREFECT_API_URL as Prefect sees it: the environment before import, its settings after."""
+    if "prefect" not in sys.modules:
+        return os.environ.get("PREFECT_API_URL")
+    from prefect.settings import get_current_settings
+
+    return get_current_settings().api.url
+
+
+def stop_server() -> None:
+    """Flush Prefect's queued logs and events to our server, then stop it (else exit hangs)."""
+    global _server
+    if _server is None:
+        return
+    try:
+        if "prefect" in sys.modules:
+            from prefect.events.worker import EventsWorker
+            from prefect.logging.handlers import APILogWorker
+            from prefect.settings import PREFECT_API_URL, temporary_settings
+
+            with temporary_settings(updates={PREFECT_API_URL: _server.api_url}):
+                with contextlib.suppress(RuntimeError):  # never started: nothing queued
+                    APILogWorker.instance().drain()
+                EventsWorker.drain_all()
+    finally:
+        _server.stop()
+        _server = None
+
+
+def alert_start_failure(cfg: Any, run_id: str, error: Exception, log: Path) -> None:
+    """One alert: a scheduled run that never started must not fail in silence."""
+    from mlpipeline.alerts import Alert, notifier_for
+
+    notifier_for(cfg).notify(
+        Alert(engine=ENGINE, run_id=run_id, step=None, error=str(error), log_location=str(log))
+    )
 
 
 def run_pipeline(cfg: Any, *, run_id: str, heartbeat: bool = False) -> RunResult:
@@ -57,11 +124,16 @@ def run_pipeline(cfg: Any, *, run_id: str, heartbeat: bool = False) -> RunResult
     for key, value in prefect_environment(cfg).items():
         os.environ.setdefault(key, value)
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect makes one level
+    url = api_url(cfg, run_id)
     # Only now: Prefect reads the settings above when first imported.
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
     from prefect.task_runners import ThreadPoolTaskRunner
 
-    from prefect_impl import task_runs
+    from prefect_impl import attempts, task_runs
     from prefect_impl.hooks import log_location
 
     pipeline = pipelines.for_config(cfg)
@@ -70,19 +142,27 @@ def run_pipeline(cfg: Any, *, run_id: str, heartbeat: bool = False) -> RunResult
 
     run_dir = Path(cfg.paths.artifacts) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    updates = {} if heartbeat else {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    updates = {PREFECT_API_URL: url}  # also when Prefect was imported before the server started
+    if not heartbeat:
+        updates[PREFECT_FLOWS_HEARTBEAT_FREQUENCY] = None
     started = time.perf_counter()
     # The steps' log and Prefect's own records (failed tasks with their tracebacks) share a file.
-    with logging_to(run_dir / RUN_LOG), logging_to(run_dir / RUN_LOG, level=None, logger="prefect"):
-        with temporary_settings(updates=updates):
-            # return_state: a failed run is reported in the summary, not raised as a traceback.
+    with (
+        logging_to(run_dir / RUN_LOG),
+        logging_to(run_dir / RUN_LOG, level=None, logger="prefect"),
+        temporary_settings(updates=updates),
+    ):
+        # return_state: a failed run is reported in the summary, not raised as a traceback.
+        # A Ctrl-C cancels the attempts in flight and propagates (the CLI reports it).
+        with attempts.interruptible():
             state = flow(cfg, run_id, return_state=True)
         flow_run_id = state.state_details.flow_run_id
         # _sync: under Jupyter (a running event loop) result() would return a coroutine.
         outputs = state.result(_sync=True) if state.is_completed() else {}
         runs = task_runs.read_task_runs(
-            flow_run_id, expected_task_runs(outputs, run_dir / FAILURES, pipeline.order)
+            flow_run_id, expected_task_runs(cfg, outputs, run_dir / FAILURES)
         )
+        settings = settings_used(cfg, heartbeat)
     wall = time.perf_counter() - started
     tasks = task_runs.task_records(runs, pipeline.order, flow_failed=not state.is_completed())
     failed = first_failure(tasks, pipeline.order)
@@ -98,20 +178,30 @@ def run_pipeline(cfg: Any, *, run_id: str, heartbeat: bool = False) -> RunResult
         error=failed.error if failed else (None if state.is_completed() else state.message),
         wall_seconds=wall,
         log_location=log_location(run_dir, flow_run_id),
-        settings=settings_used(cfg, heartbeat),
+        settings=settings,
         pipeline=pipeline.name,
     )
 
 
-def expected_task_runs(outputs: dict, failures: Path, order: tuple[str, ...]) -> int:
-    """How many task runs the flow started: all of them, or those up to the failed step."""
+def expected_task_runs(cfg: Any, outputs: dict, failures: Path) -> int:
+    """How many task runs the flow started: all of them, or those up to the failed step.
+
+    `tune_model` is mapped: one run per candidate, all created at once by `.map`. Counting it
+    as one let `read_task_runs` return before the failed step's run was recorded, and the
+    summary said "FAILED at None" (issue 9, item 10).
+    """
     from mlpipeline import artifacts
 
     if outputs:
         return sum(len(v) if isinstance(v, list) else 1 for v in outputs.values())
     failed = {f["step"] for f in artifacts.read_jsonl(failures)}
+    pipeline = pipelines.for_config(cfg)
+    order = pipeline.order
     last = max((order.index(s) for s in failed), default=-1)
-    return last + 1  # a failed mapped step: at least one of its runs
+    return sum(
+        pipeline.steps[s].map_count(cfg) if pipeline.steps[s].mapped else 1
+        for s in order[: last + 1]
+    )
 
 
 def settings_used(cfg: Any, heartbeat: bool) -> dict[str, object]:

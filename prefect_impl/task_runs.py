@@ -7,6 +7,7 @@ the runs we know of are there and final (usually a fraction of a second).
 
 from __future__ import annotations
 
+import re
 import time
 from collections import defaultdict
 from typing import Any
@@ -104,9 +105,16 @@ def executed_edges(runs: list[TaskRun]) -> frozenset[tuple[str, str]]:
     )
 
 
+# Prefect words a TimeoutError apart: "Task run failed due to timeout: StepTimeout('...')".
+_TIMEOUT = re.compile(r"Task run failed due to timeout: (\w+)\((['\"])(.*)\2\)", re.DOTALL)
+
+
 def _error(run: TaskRun) -> str:
-    # 'Task run encountered an exception InjectedFault: ...' -> 'InjectedFault: ...'
-    return (run.state.message or run.state.name).removeprefix("Task run encountered an exception ")
+    """As the alert words it: 'InjectedFault: ...', 'StepTimeout: ...'."""
+    message = run.state.message or run.state.name
+    if timeout := _TIMEOUT.fullmatch(message):
+        return f"{timeout[1]}: {timeout[3]}"
+    return message.removeprefix("Task run encountered an exception ")
 
 
 def _min_time(times: Any) -> float | None:

@@ -318,7 +318,7 @@ if prefect_ok:
     from prefect import task
     from prefect.tasks import exponential_backoff
 
-    from prefect_impl.flow import retry_delays
+    from prefect_impl.options import retry_delays
 
     print("exponential_backoff(1.0)(5):", exponential_backoff(backoff_factor=1.0)(5))
     o = course.small_config(

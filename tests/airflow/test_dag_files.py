@@ -84,7 +84,7 @@ def test_schedule_params_and_retry_policy_come_from_the_config():
     assert task.retry_delay == timedelta(seconds=o.retry_delay_seconds)
     assert task.retry_exponential_backoff == o.retry_backoff
     assert task.max_retry_delay == timedelta(seconds=o.retry_max_delay_seconds)
-    assert task.execution_timeout == timedelta(seconds=o.task_timeout_seconds)
+    assert task.execution_timeout is None  # a SIGALRM: attempts.run_attempt enforces the timeout
 
 
 def test_classic_dag_structure():

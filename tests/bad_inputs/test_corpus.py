@@ -1,8 +1,14 @@
-"""Every bad input gets a clear error from the right step and changes nothing."""
+"""Every bad input gets a clear error from the right step and changes nothing.
+
+Config cases are refused before any engine runs, so they are checked once, here. The CSV cases
+run here under the mock engine, and under Airflow and Prefect through `check_csv_case`, called
+from tests/airflow and tests/prefect (the environments that have those engines).
+"""
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,6 +16,7 @@ import pytest
 from mlpipeline.alerts import read_alerts
 from mlpipeline.config import load_config
 from mlpipeline.errors import ConfigError
+from mlpipeline.runs import RunResult
 from mock_impl.runner import run_pipeline
 from tests.conftest import config_in, tree_digest
 
@@ -20,6 +27,35 @@ PARAMS = [
     for kind in ("csv", "config")
     for name, case in CASES[kind].items()
 ]
+CSV_CASES = [pytest.param(name, case, id=name) for name, case in CASES["csv"].items()]
+
+
+def check_csv_case(
+    run_pipeline: Callable[..., RunResult],
+    name: str,
+    case: dict,
+    workdir: Path,
+    registry: Path,
+    console: pytest.CaptureFixture,
+) -> None:
+    """One bad CSV under one engine: refused by the right step at the first attempt, one alert,
+    the message expected, the registry byte-for-byte unchanged, no traceback on the console."""
+    before = tree_digest(registry)
+    cfg = config_in(workdir, data__path=str(HERE / "csv" / name), paths__registry=str(registry))
+    result = run_pipeline(cfg, run_id=f"bad-{result_id(name)}")
+    assert not result.ok and result.failed_step == case["step"], result.error
+    assert result.tasks[case["step"]].attempts == 1  # bad input is never retried
+    for text in case["expect"]:
+        assert text in result.error
+    alerts = read_alerts(workdir / "alerts.jsonl")
+    assert [a["step"] for a in alerts] == [case["step"]]
+    assert tree_digest(registry) == before
+    out, err = console.readouterr()
+    assert "Traceback" not in out + err, (out + err)[-2000:]
+
+
+def result_id(name: str) -> str:
+    return name.removesuffix(".csv").replace("_", "-")
 
 
 def test_corpus_is_complete():

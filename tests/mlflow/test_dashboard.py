@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from mlpipeline import dashboard, tracking
-from tests.conftest import ROOT, config_in
+from mlpipeline.paths import ROOT
+from tests.conftest import config_in
 
 pytestmark = pytest.mark.skipif(
     not dashboard.server_installed(),
@@ -54,7 +55,7 @@ def post(url: str, body: dict) -> dict:
 @pytest.fixture(scope="module")
 def logged(tmp_path_factory: pytest.TempPathFactory):
     """A mock-engine run logged to a fresh store, its model staged and in production."""
-    from mock_impl.pipeline import run_pipeline
+    from mock_impl.runner import run_pipeline
 
     from mlpipeline.registry_mlflow import MlflowRegistry
 

@@ -34,6 +34,8 @@ atexit.register(shutil.rmtree, HOME, ignore_errors=True)
 os.environ["PREFECT_HOME"] = HOME
 for key, value in {
     "PREFECT_LOGGING_LEVEL": "WARNING",
+    # As the runner sets it for the CLI: failed tasks' tracebacks are not for the console.
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
     "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
 }.items():
@@ -47,7 +49,8 @@ def prefect_server():
 
     # The runner turns the heartbeat off itself; flows called directly in tests need it too.
     no_heartbeat = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-    with prefect_test_harness(server_startup_timeout=180), temporary_settings(updates=no_heartbeat):
+    # 240 s: under load (7 agents on 2 cores) the server took 80 s to answer; 60 s timed out.
+    with prefect_test_harness(server_startup_timeout=240), temporary_settings(updates=no_heartbeat):
         yield
 
 

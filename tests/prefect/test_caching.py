@@ -24,9 +24,11 @@ from prefect.cache_policies import INPUTS, TASK_SOURCE
 from prefect.filesystems import LocalFileSystem
 from prefect.results import ResultStore
 
-from mlpipeline import steps, training
+from mlpipeline import training
 from mlpipeline.config import PipelineConfig
+from mlpipeline.direct import run_steps
 from mlpipeline.graph import CACHEABLE
+from mlpipeline.steps import WEATHER
 from prefect_impl import flow as pipeline
 from prefect_impl.cache import SERIALIZER, STEP_CACHE, RefusedRecord, cache_options, store_dir
 from tests.conftest import DATA
@@ -114,18 +116,12 @@ def test_an_edited_helper_reruns_the_step_that_calls_it(edit, make_config, monke
 
 def test_prefect_task_source_alone_would_return_a_stale_result(make_config, monkeypatch, tmp_path):
     """Prefect's TASK_SOURCE hashes train_model's three lines in flow.py, not the helpers that
-    `steps.train_model` calls: after a helper edit, its key still matches and the cache hands
+    the train_model step calls: after a helper edit, its key still matches and the cache hands
     back the old model. Ours hashes the helpers too and retrains."""
     cfg = make_config()
     prep = tmp_path / "prep"
-    split = steps.split_data(
-        cfg,
-        prep,
-        features=steps.build_features(
-            cfg, prep, validated=steps.validate_data(cfg, prep, raw=steps.load_data(cfg, prep))
-        ),
-    )
-    tuning = [steps.tune_model(cfg, prep, split=split)]
+    outputs = run_steps(cfg, prep)
+    split, tuning = outputs["split_data"], outputs["tune_model"]
 
     @flow(persist_result=False)
     def train_with_both_keys(cfg: PipelineConfig, run_dir: str) -> dict[str, tuple[str, str]]:
@@ -149,7 +145,7 @@ def test_prefect_task_source_alone_would_return_a_stale_result(make_config, monk
     second = train_with_both_keys(cfg, str(tmp_path / "run2"))
 
     def best(model_dir: str) -> int:
-        return json.loads((Path(model_dir) / "model.json").read_text())["best_candidate"]
+        return WEATHER.output("train_model", model_dir).json("meta")["best_candidate"]
 
     # Prefect's key: Cached, the model directory of the first run, chosen by the old helper.
     assert second["prefect"] == ("Cached", first["prefect"][1])

@@ -21,7 +21,7 @@ pytest.importorskip("mlflow", reason="the MLflow client is not installed here (t
 
 @pytest.fixture(scope="module")
 def mock_run(tmp_path_factory: pytest.TempPathFactory):
-    from mock_impl.pipeline import run_pipeline
+    from mock_impl.runner import run_pipeline
 
     cfg = config_in(tmp_path_factory.mktemp("tracked"))
     result = run_pipeline(cfg, run_id="tracked")
