@@ -13,6 +13,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,6 +61,31 @@ def dumps(obj: Any) -> str:
 
 def write_json(path: str | Path, obj: Any) -> Path:
     return write_bytes(path, dumps(obj).encode("utf-8"))
+
+
+class LockTimeout(TimeoutError):
+    """Another process held the lock for longer than the caller would wait."""
+
+
+@contextmanager
+def file_lock(path: str | Path, timeout: float) -> Iterator[None]:
+    """An exclusive flock on `path`, waiting at most `timeout` seconds (across processes)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LockTimeout(f"could not lock {path} within {timeout:.0f} s") from None
+                time.sleep(0.02)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def append_jsonl(path: str | Path, obj: Any) -> None:

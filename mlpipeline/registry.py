@@ -26,10 +26,8 @@ Two rules make concurrent and interrupted runs safe:
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import os
 import shutil
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,6 +65,18 @@ class Entry:
     @property
     def model_path(self) -> Path:
         return self.path / MODEL_FILE
+
+
+def checked(data: bytes, entry: Entry) -> bytes:
+    """`data` if it is the model `entry` records; a RegistryError otherwise (every backend)."""
+    actual = artifacts.sha256_bytes(data)
+    if actual != entry.sha256:
+        raise RegistryError(
+            f"checksum mismatch for v{entry.version:04d}: recorded "
+            f"{entry.sha256[:12]}, file has {actual[:12]}; refusing to load",
+            where=str(entry.model_path),
+        )
+    return data
 
 
 class Registry:
@@ -140,37 +150,19 @@ class Registry:
     def load_model(self, version: int) -> bytes:
         """The model bytes of an entry, after checking them against the recorded sha256."""
         entry = self.entry(version)
-        data = entry.model_path.read_bytes()
-        actual = artifacts.sha256_bytes(data)
-        if actual != entry.sha256:
-            raise RegistryError(
-                f"checksum mismatch for v{version:04d}: recorded "
-                f"{entry.sha256[:12]}, file has {actual[:12]}; refusing to load",
-                where=str(entry.model_path),
-            )
-        return data
+        return checked(entry.model_path.read_bytes(), entry)
 
     # -- writing ------------------------------------------------------------------------------
     @contextmanager
     def lock(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "a+") as f:
-            deadline = time.monotonic() + self.lock_timeout
-            while True:
-                try:
-                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise RegistryError(
-                            f"could not lock the registry within {self.lock_timeout:.0f} s",
-                            where=str(self.root),
-                        ) from None
-                    time.sleep(0.05)
-            try:
+        try:
+            with artifacts.file_lock(self.root / ".lock", self.lock_timeout):
                 yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        except artifacts.LockTimeout:
+            raise RegistryError(
+                f"could not lock the registry within {self.lock_timeout:.0f} s",
+                where=str(self.root),
+            ) from None
 
     def register(
         self,

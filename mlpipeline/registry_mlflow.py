@@ -42,6 +42,7 @@ from mlpipeline.registry import (
     PRODUCTION,
     AliasChanged,
     Entry,
+    checked,
 )
 
 if TYPE_CHECKING:
@@ -131,14 +132,7 @@ class MlflowRegistry:
         with tempfile.TemporaryDirectory() as tmp:
             local = self.client.download_artifacts(mv.run_id, f"{ARTIFACT_DIR}/{MODEL_FILE}", tmp)
             data = Path(local).read_bytes()
-        actual = artifacts.sha256_bytes(data)
-        if actual != entry.sha256:
-            raise RegistryError(
-                f"checksum mismatch for v{version:04d}: recorded "
-                f"{entry.sha256[:12]}, file has {actual[:12]}; refusing to load",
-                where=str(entry.model_path),
-            )
-        return data
+        return checked(data, entry)
 
     # -- writing ------------------------------------------------------------------------------
     @contextmanager

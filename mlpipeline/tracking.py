@@ -28,7 +28,6 @@ way, and the run itself never fails because tracking did: errors are returned, n
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import math
@@ -282,23 +281,13 @@ def store_lock(tracking: TrackingConfig, timeout: float = 120.0) -> Iterator[Non
 
 @contextmanager
 def file_lock(path: Path, timeout: float) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TrackingError(
-                        f"could not lock the MLflow store within {timeout:.0f} s", where=str(path)
-                    ) from None
-                time.sleep(0.02)
-        try:
+    try:
+        with artifacts.file_lock(path, timeout):
             yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    except artifacts.LockTimeout:
+        raise TrackingError(
+            f"could not lock the MLflow store within {timeout:.0f} s", where=str(path)
+        ) from None
 
 
 def experiment_id(c: MlflowClient, tracking: TrackingConfig, name: str) -> str:

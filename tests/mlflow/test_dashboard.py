@@ -55,9 +55,8 @@ def post(url: str, body: dict) -> dict:
 @pytest.fixture(scope="module")
 def logged(tmp_path_factory: pytest.TempPathFactory):
     """A mock-engine run logged to a fresh store, its model staged and in production."""
-    from mock_impl.runner import run_pipeline
-
     from mlpipeline.registry_mlflow import MlflowRegistry
+    from mock_impl.runner import run_pipeline
 
     cfg = config_in(tmp_path_factory.mktemp("dash"))  # its own MLflow store, under tmp
     result = run_pipeline(cfg, run_id="dashboard-run")
