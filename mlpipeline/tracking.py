@@ -140,9 +140,19 @@ def _put(p: Payload, key: str, value: Any) -> None:
         p.metrics[key] = float(value)
 
 
+def _declared(result: RunResult, step: str, name: str) -> Path | None:
+    """A finished step's declared output file, if the run's pipeline has that step."""
+    try:
+        out = result.output(step)
+    except KeyError:  # another pipeline's step
+        return None
+    if out is None or name not in out.files or not out.file(name).exists():
+        return None
+    return out.file(name)
+
+
 def _data_metrics(result: RunResult, p: Payload) -> None:
-    validated = result.outputs.get("validate_data")
-    if validated and (report_path := Path(validated).parent / "validation.json").exists():
+    if report_path := _declared(result, "validate_data", "report"):
         report = artifacts.read_json(report_path)
         _put(p, "rows.in", report.get("rows_in"))
         _put(p, "rows.out", report.get("rows_out"))
@@ -152,8 +162,7 @@ def _data_metrics(result: RunResult, p: Payload) -> None:
             _put(p, f"data_check.missing.{column}", count)
         _put(p, "data_check.missing_total", sum(missing.values()))
         p.artifacts[str(report_path)] = "data"
-    split = result.outputs.get("split_data")
-    if split and (split_path := Path(split) / "split.json").exists():
+    if split_path := _declared(result, "split_data", "split"):
         info = artifacts.read_json(split_path)
         _put(p, "rows.train", info.get("train_rows"))
         _put(p, "rows.holdout", info.get("holdout_rows"))
@@ -167,17 +176,17 @@ def _model_metrics(result: RunResult, p: Payload) -> None:
         for key, value in metrics.items():
             _put(p, f"holdout.{key}", value)
         p.tags["model_sha256"] = str(metrics.get("model_sha256"))
-        p.artifacts[result.outputs["evaluate_model"]] = "evaluation"
-    model_dir = result.outputs.get("train_model")
-    if model_dir and (Path(model_dir) / "model.json").exists():
+        if evaluation := _declared(result, "evaluate_model", "metrics"):
+            p.artifacts[str(evaluation.parent)] = "evaluation"
+    if _declared(result, "train_model", "meta"):
         model = result.model or {}
         cv = model.get("cv") or {}
         _put(p, f"cv.{cv.get('metric')}.mean", cv.get("mean"))
         _put(p, f"cv.{cv.get('metric')}.std", cv.get("std"))
         _put(p, "cv.best_candidate", model.get("best_candidate"))
         _put(p, "cv.candidates", len(model.get("candidates") or []))
-        for name in ("model.ubj", "model.json"):
-            p.artifacts[str(Path(model_dir) / name)] = "model"
+        for name in ("model", "meta"):
+            p.artifacts[str(_declared(result, "train_model", name))] = "model"
 
 
 def _decision(result: RunResult, p: Payload) -> None:
