@@ -24,6 +24,7 @@ per model. Ties in score are broken by item id, so a ranking never depends on ro
 
 from __future__ import annotations
 
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -102,7 +103,14 @@ def paired_test(
     """Mean paired difference, its bootstrap bounds and the one-sided sign-flip p-value."""
     d = np.asarray(d, dtype=np.float64)
     if len(d) == 0:
-        return {"n": 0, "mean": None, "lower": None, "ci": [None, None], "p_value": None}
+        return {
+            "n": 0,
+            "mean": None,
+            "lower": None,
+            "ci": [None, None],
+            "p_value": None,
+            "detectable_effect": None,
+        }
     mean = float(d.mean())
     boot = bootstrap_means(d, n_bootstrap, seed)
     flips = sign_flip_means(d, n_permutations, seed + 1)
@@ -114,6 +122,15 @@ def paired_test(
         "lower": float(np.quantile(boot, alpha)),  # one-sided (1 - alpha) lower bound
         "ci": [float(np.quantile(boot, alpha / 2)), float(np.quantile(boot, 1 - alpha / 2))],
         "p_value": (1 + hits) / (1 + n_permutations),
+        # The true improvement this sample would detect with 80% power (normal approximation):
+        # how sensitive today's test was, whatever it concluded.
+        "detectable_effect": float(
+            (NormalDist().inv_cdf(1 - alpha) + NormalDist().inv_cdf(0.8))
+            * d.std(ddof=1)
+            / np.sqrt(len(d))
+        )
+        if len(d) > 1
+        else None,
     }
 
 

@@ -28,8 +28,12 @@ Labels are graded by the strongest event of the day for the pair: 0 none, 1 view
 3 purchase. ``n_relevant`` is the user's count of distinct items that day, candidates or not:
 recall's denominator, so candidate generation counts against both models alike.
 
-Events frame: ``user_id``, ``item_id`` (integers), ``ts`` (timestamps), ``event`` (view, click,
-purchase).
+A "day" is the day an event landed (its partition), not its timestamp: a late event that
+happened on D-1 but arrived with D's partition was not known at the start of D, so it belongs
+to D. Recency features use the timestamps.
+
+Events frame: ``user_id``, ``item_id`` (integers), ``ts`` (timestamps), ``event`` or
+``event_type`` (view, click, purchase), optional ``day`` (the partition's date).
 """
 
 from __future__ import annotations
@@ -80,12 +84,15 @@ def _day_start(day: date) -> pd.Timestamp:
 
 
 def _window(events: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
-    ts = events["ts"]
-    return events[(ts >= _day_start(start)) & (ts < _day_start(end))]
+    """Events that landed on days [start, end): what the system knew at the start of `end`."""
+    landed = events["day"]
+    return events[(landed >= _day_start(start)) & (landed < _day_start(end))]
 
 
 def normalise(events: pd.DataFrame) -> pd.DataFrame:
-    """Keep the columns the features use, timestamps naive UTC, grade per event."""
+    """The columns the features use: ids, naive-UTC timestamps, the grade of each event, and
+    the ``day`` it landed (the partition's date if given, else the timestamp's)."""
+    events = events.rename(columns={"event_type": "event"})
     missing = {"user_id", "item_id", "ts", "event"} - set(events.columns)
     if missing:
         raise DataError(f"events lack column(s) {sorted(missing)}", where="build_features")
@@ -94,11 +101,15 @@ def normalise(events: pd.DataFrame) -> pd.DataFrame:
     if ts.dt.tz is not None:
         ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
     out["ts"] = ts.astype("datetime64[us]")
+    landed = events["day"] if "day" in events.columns else out["ts"]
+    out["day"] = pd.to_datetime(landed).dt.normalize().astype("datetime64[us]")
     out["grade"] = out["event"].astype(str).map(GRADES)
     unknown = out["grade"].isna()
     if unknown.any():
         kinds = sorted(out.loc[unknown, "event"].astype(str).unique())[:5]
-        raise DataError(f"unknown event type(s) {kinds}; known: {list(GRADES)}")
+        raise DataError(
+            f"unknown event type(s) {kinds}; known: {list(GRADES)}", where="build_features"
+        )
     out["grade"] = out["grade"].astype(np.int64)
     return out
 
@@ -187,7 +198,6 @@ def ranking_frame(
         is_view=history["grade"] == 1,
         is_click=history["grade"] == 2,
         is_purchase=history["grade"] == 3,
-        day=history["ts"].dt.normalize(),
     )
     user = h.groupby("user_id").agg(
         u_events=("grade", "size"),
@@ -198,7 +208,7 @@ def ranking_frame(
         u_last=("ts", "max"),
     )
     user["u_hours_since"] = _hours(cutoff, user.pop("u_last"))
-    last_day = h[h["ts"] >= cutoff - pd.Timedelta(days=1)]
+    last_day = h[h["day"] >= cutoff - pd.Timedelta(days=1)]
     item = h.groupby("item_id").agg(
         i_weight=("grade", "sum"),
         i_users=("user_id", "nunique"),
