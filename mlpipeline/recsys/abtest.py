@@ -91,8 +91,7 @@ def sign_flip_means(d: np.ndarray, reps: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     n = len(d)
     out = [
-        (rng.integers(0, 2, size=(b, n), dtype=np.int8) * 2 - 1) @ d / n
-        for b in _batches(n, reps)
+        (rng.integers(0, 2, size=(b, n), dtype=np.int8) * 2 - 1) @ d / n for b in _batches(n, reps)
     ]
     return np.concatenate(out)
 

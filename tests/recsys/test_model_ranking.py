@@ -67,7 +67,9 @@ def test_model_is_ubjson_and_scores_follow_the_signal(frames):
 def test_users_without_positives_are_dropped_and_none_at_all_is_an_error(frames):
     train, valid = frames
     silent = train["user_id"] < train["user_id"].min() + 50  # 50 users with no positive
-    _, info = ranking.fit(train.assign(label=train["label"].where(~silent, 0)), valid, FEATURES, **FIT)
+    _, info = ranking.fit(
+        train.assign(label=train["label"].where(~silent, 0)), valid, FEATURES, **FIT
+    )
     assert info["train_users"] == 250
     with pytest.raises(DataError, match="no validation user has a positive"):
         ranking.fit(train, valid.assign(label=0), FEATURES, **FIT)
