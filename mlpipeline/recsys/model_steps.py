@@ -52,7 +52,7 @@ def _sizes(cfg: Any) -> feats.CandidateSizes:
 
 
 def build_features(cfg: Any, out: Path, **upstream: str) -> Path:
-    """Training and evaluation frames for the run day D (time protocol: `mlpipeline.recsys.features`).
+    """Training and evaluation frames for the run day D (time protocol: `recsys.features`).
 
     Inputs: upstream paths (extract, merge_profiles) only order the step after them. Reads the
     landing zone's partitions D-1-H .. D (H = ``features.history_days``); history days that never
