@@ -1,0 +1,86 @@
+"""The model half end to end on generated days, through the plain runner (no engine).
+
+Nine landed days of about 10k events. The run on day 8 is a first run: it is compared with the
+popularity baseline and deploys. On day 9 a planted null (two exchangeable score sets) is
+refused and leaves production alone; a planted improvement is promoted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from mlpipeline import artifacts
+from mlpipeline.recsys import generator, plain
+from mlpipeline.recsys.model_config import (
+    RecsysEvaluationConfig,
+    RecsysFeaturesConfig,
+    RecsysGateConfig,
+    RecsysTrainingConfig,
+)
+from mlpipeline.registry import Registry
+
+from .conftest import SMALL
+
+FIRST = "2026-03-01"
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("recsys") / "landing"
+    generator.land_days(root, SMALL, FIRST, 9)
+    return root
+
+
+def model_cfg(landing: Path, registry: Path, day: str, **evaluation: Any) -> SimpleNamespace:
+    return SimpleNamespace(
+        data=SimpleNamespace(landing=str(landing), date=day),
+        generator=SMALL,
+        features=RecsysFeaturesConfig(history_days=7),
+        training=RecsysTrainingConfig(),
+        evaluation=RecsysEvaluationConfig(n_bootstrap=1000, n_permutations=1000, **evaluation),
+        gate=RecsysGateConfig(),
+        paths=SimpleNamespace(registry=str(registry)),
+    )
+
+
+def run(cfg: SimpleNamespace, run_dir: Path) -> dict[str, Any]:
+    out = plain.run_steps(cfg, run_dir)
+    return {
+        "gate": artifacts.read_json(out["gate_model"]),
+        "registration": artifacts.read_json(out["register_model"]),
+        "model": artifacts.read_json(Path(out["train_model"]) / "model.json"),
+    }
+
+
+def test_first_run_deploys_then_a_null_is_refused_and_a_planted_improvement_promoted(
+    landing: Path, tmp_path: Path
+):
+    registry = tmp_path / "registry"
+    first = run(model_cfg(landing, registry, "2026-03-08"), tmp_path / "day8")
+    assert first["gate"]["promote"], first["gate"]["reasons"]
+    assert first["gate"]["against"] == "the popularity baseline"
+    assert "first run" in first["gate"]["reasons"][0]
+    assert first["registration"]["version"] == 1
+    assert first["model"]["best_iteration"] + 1 < first["model"]["rounds_run"]
+    production = Registry(registry).production()
+    assert production.sha256 == first["model"]["sha256"]
+    assert production.record["best_iteration"] == first["model"]["best_iteration"]
+
+    null = run(model_cfg(landing, registry, "2026-03-09", plant_effect=0.0), tmp_path / "null")
+    assert not null["gate"]["promote"]
+    assert null["gate"]["verdict"].startswith("keep production: NDCG@10")
+    assert null["registration"] == {
+        "registered": False,
+        "version": None,
+        "reason": null["gate"]["verdict"],
+    }
+    assert Registry(registry).production().version == 1
+
+    better = run(model_cfg(landing, registry, "2026-03-09", plant_effect=0.5), tmp_path / "plant")
+    assert better["gate"]["promote"], better["gate"]["reasons"]
+    assert better["gate"]["against"] == "production v0001"
+    assert Registry(registry).production().version == 2
