@@ -40,11 +40,25 @@ from mlpipeline.config import (
 )
 from mlpipeline.errors import ConfigError
 from mlpipeline.recsys.generator import GeneratorConfig
+from mlpipeline.recsys.model_config import (
+    RecsysEvaluationConfig,
+    RecsysFeaturesConfig,
+    RecsysGateConfig,
+    RecsysTrainingConfig,
+)
 
 _STRICT = ConfigDict(extra="forbid")
 Name = Annotated[StrictStr, Field(min_length=1)]
 Weight = Annotated[StrictInt | StrictFloat, Field(ge=0, le=1e6)]
-RECSYS_STEPS = ("extract", "merge_profiles")  # the model half appends its steps
+RECSYS_STEPS = (
+    "extract",
+    "merge_profiles",
+    "build_features",
+    "train_model",
+    "evaluate_ab",
+    "gate_model",
+    "register_model",
+)
 
 
 @dataclass(frozen=True, config=_STRICT)
@@ -142,8 +156,11 @@ class RecsysConfig:
     data: RecsysDataConfig
     generator: GeneratorConfig = GeneratorConfig()
     profiles: ProfilesConfig = ProfilesConfig()
-    # -- the model half's sections go here: features, training, evaluation, gate ------------
-    # (each a frozen dataclass with ranges, defaulted so an older recsys.toml still loads)
+    # -- the model half's sections (mlpipeline.recsys.model_config) ---------------------------
+    features: RecsysFeaturesConfig = RecsysFeaturesConfig()
+    training: RecsysTrainingConfig = RecsysTrainingConfig()
+    evaluation: RecsysEvaluationConfig = RecsysEvaluationConfig()
+    gate: RecsysGateConfig = RecsysGateConfig()
     paths: PathsConfig = PathsConfig()
     cache: CacheConfig = CacheConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()

@@ -11,6 +11,7 @@ and, only when a planted effect is configured, ``cfg.generator``.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, timedelta
 from importlib.metadata import version
 from pathlib import Path
@@ -29,16 +30,23 @@ POPULARITY = "the popularity baseline"
 
 
 def run_day(cfg: Any) -> date:
+    if not cfg.data.date:
+        raise ConfigError(
+            "data.date is empty: the model half needs a run day (it trains on the day before "
+            "and evaluates on the day itself)"
+        )
     return date.fromisoformat(str(cfg.data.date))
 
 
-def read_day(landing: str | Path, day: date) -> pd.DataFrame | None:
-    """One landed partition, duplicates dropped by event id; None if the day never landed."""
-    path = Path(landing) / f"date={day.isoformat()}" / "part-0.parquet"
-    if not path.exists():
-        return None
-    frame = pd.read_parquet(path).drop_duplicates("event_id")
-    return frame.assign(day=pd.Timestamp(day))
+def read_day(cfg: Any, day: date) -> pd.DataFrame:
+    """One day's clean events, exactly as the `extract` step reads them (schema checked,
+    duplicates dropped, late events attributed to the day they landed)."""
+    from mlpipeline.recsys import extract
+
+    table, _ = extract.extract(
+        dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, date=day.isoformat()))
+    )
+    return table.to_pandas().assign(day=pd.Timestamp(day))
 
 
 def _sizes(cfg: Any) -> feats.CandidateSizes:
@@ -54,27 +62,30 @@ def _sizes(cfg: Any) -> feats.CandidateSizes:
 def build_features(cfg: Any, out: Path, **upstream: str) -> Path:
     """Training and evaluation frames for the run day D (time protocol: `recsys.features`).
 
-    Inputs: upstream paths (extract, merge_profiles) only order the step after them. Reads the
-    landing zone's partitions D-1-H .. D (H = ``features.history_days``); history days that never
-    landed are skipped and listed, D-1 and D must exist. Config: data, features.
+    Inputs: upstream paths (extract, merge_profiles) only order the step after them. Reads days
+    D-1-H .. D (H = ``features.history_days``) through `extract` (landing partitions or the
+    user's file); history days that are missing or empty are skipped and listed, D-1 and D must
+    be there. Config: data, features, training.seed (the validation hash).
+
+    The profile table is not read: it holds the state after day D, and features for the
+    training day D-1 (and for D itself) must not see D's events. The same profile figures are
+    recomputed as of each cutoff from the window.
     Writes: train.parquet (with a ``valid`` column), evaluation.parquet, features.json.
     """
     day, h = run_day(cfg), cfg.features.history_days
     window = [day - timedelta(days=i) for i in range(h + 1, -1, -1)]
     frames, missing = [], []
     for d in window:
-        frame = read_day(cfg.data.landing, d)
-        if frame is None:
-            missing.append(d.isoformat())
-        else:
-            frames.append(frame)
-    for needed in (day - timedelta(days=1), day):
-        if needed.isoformat() in missing:
-            raise DataError(
-                f"day {needed} has not landed: a run on {day} trains on labels of the day "
-                "before and evaluates on the day itself",
-                where=f"build_features ({cfg.data.landing})",
-            )
+        try:
+            frames.append(read_day(cfg, d))
+        except DataError as e:
+            if d >= day - timedelta(days=1):
+                raise DataError(
+                    f"a run on {day} trains on labels of {day - timedelta(days=1)} and evaluates "
+                    f"on {day}, so it needs both: {e}",
+                    where="build_features",
+                ) from None
+            missing.append(d.isoformat())  # an early day of the system: less history
     train, evaluation, info = feats.build(
         pd.concat(frames, ignore_index=True),
         day,

@@ -8,23 +8,18 @@ refused and leaves production alone; a planted improvement is promoted.
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from mlpipeline import artifacts
 from mlpipeline.recsys import generator, plain
-from mlpipeline.recsys.model_config import (
-    RecsysEvaluationConfig,
-    RecsysFeaturesConfig,
-    RecsysGateConfig,
-    RecsysTrainingConfig,
-)
+from mlpipeline.recsys.config import RecsysConfig, load_config
 from mlpipeline.registry import Registry
 
 from .conftest import SMALL
 
+ROOT = Path(__file__).resolve().parents[2]
 FIRST = "2026-03-01"
 
 
@@ -35,19 +30,24 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def model_cfg(landing: Path, registry: Path, day: str, **evaluation: Any) -> SimpleNamespace:
-    return SimpleNamespace(
-        data=SimpleNamespace(landing=str(landing), date=day),
-        generator=SMALL,
-        features=RecsysFeaturesConfig(history_days=7),
-        training=RecsysTrainingConfig(),
-        evaluation=RecsysEvaluationConfig(n_bootstrap=1000, n_permutations=1000, **evaluation),
-        gate=RecsysGateConfig(),
-        paths=SimpleNamespace(registry=str(registry)),
-    )
+def model_cfg(landing: Path, registry: Path, day: str, **evaluation: Any) -> RecsysConfig:
+    """configs/recsys.toml on the small world, with fewer resamples for speed."""
+    overrides = {
+        "data.landing": str(landing),
+        "data.date": day,
+        "paths.registry": str(registry),
+        "evaluation.n_bootstrap": 1000,
+        "evaluation.n_permutations": 1000,
+        **{f"evaluation.{k}": v for k, v in evaluation.items()},
+        **{f"generator.{k}": getattr(SMALL, k) for k in ("events_per_day", "n_users", "n_items")},
+        "generator.new_items_per_day": SMALL.new_items_per_day,
+    }
+    cfg = load_config(ROOT / "configs" / "recsys.toml", overrides)
+    assert cfg.generator == SMALL
+    return cfg
 
 
-def run(cfg: SimpleNamespace, run_dir: Path) -> dict[str, Any]:
+def run(cfg: RecsysConfig, run_dir: Path) -> dict[str, Any]:
     out = plain.run_steps(cfg, run_dir)
     return {
         "gate": artifacts.read_json(out["gate_model"]),
@@ -84,3 +84,12 @@ def test_first_run_deploys_then_a_null_is_refused_and_a_planted_improvement_prom
     assert better["gate"]["promote"], better["gate"]["reasons"]
     assert better["gate"]["against"] == "production v0001"
     assert Registry(registry).production().version == 2
+
+
+def test_a_run_day_that_has_not_landed_is_a_clear_error(landing: Path, tmp_path: Path):
+    from mlpipeline.errors import DataError
+    from mlpipeline.recsys import model_steps
+
+    cfg = model_cfg(landing, tmp_path / "registry", "2026-03-10")
+    with pytest.raises(DataError, match=r"evaluates on 2026-03-10, so it needs both"):
+        model_steps.build_features(cfg, tmp_path)
