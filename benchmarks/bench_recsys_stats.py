@@ -12,7 +12,7 @@ Method (docs/recsys/statistics.md says it in prose):
    runs on nine generated days; the evaluation day's frame gives, per user, the candidates'
    graded labels, the trained model's scores (the "production" base) and the generator's true
    affinity. Users without a positive are dropped, as the A/B test drops them.
-2. **Planting, as `model_steps.plant` does.** Production scores ``z(base) + e1``, candidate
+2. **Planting, as `steps.plant` does.** Production scores ``z(base) + e1``, candidate
    ``z(base) + e2 + lambda * z(affinity)``, with independent seeded noise e1, e2 (sd
    ``evaluation.plant_noise``). lambda = 0 makes the two exchangeable: an exact null.
 3. **The true effect of a lambda** is the expected per-user NDCG@10 difference: its mean over
@@ -24,7 +24,7 @@ Method (docs/recsys/statistics.md says it in prose):
    lower bound > min_effect and p < alpha). Guardrails are not simulated: they can only refuse,
    so they never raise the false-promotion rate.
 5. **End to end.** A few repetitions go through the real `evaluate_ab` code path
-   (`model_steps.plant`, `abtest.compare`, `gate.decide` with guardrails) on the real frame, to
+   (`steps.plant`, `abtest.compare`, `gate.decide` with guardrails) on the real frame, to
    check that the simulation's effect and decisions match the pipeline's.
 
 Rates carry a Wilson 95% interval. "Default scale" is the number of users a 1M-event day
@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from mlpipeline import artifacts
-from mlpipeline.recsys import abtest, gate, generator, model_steps
+from mlpipeline.recsys import abtest, gate, generator, steps
 from mlpipeline.recsys.config import RecsysConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,6 +102,7 @@ def pool_config(workdir: Path, pool: dict[str, int]) -> RecsysConfig:
             "data.landing": str(workdir / "landing"),
             "data.date": RUN_DAY,
             "paths.registry": str(workdir / "registry"),
+            "profiles.db": str(workdir / "profiles.duckdb"),
             **{f"generator.{k}": v for k, v in pool.items()},
             "generator.new_items_per_day": max(pool["n_items"] // 100, 1),
         },
@@ -113,10 +114,10 @@ def real_frame(cfg: RecsysConfig, workdir: Path) -> tuple[pd.DataFrame, dict[str
     generator.land_days(cfg.data.landing, cfg.generator, FIRST, 9)
     for step in ("build_features", "train_model"):
         (workdir / step).mkdir(parents=True, exist_ok=True)
-    feats = model_steps.build_features(cfg, workdir / "build_features")
-    model = model_steps.train_model(cfg, workdir / "train_model", features=str(feats))
+    feats = steps.build_features(cfg, workdir / "build_features")
+    model = steps.train_model(cfg, workdir / "train_model", features=str(feats))
     frame = artifacts.read_frame(Path(feats) / "evaluation.parquet")
-    model_bytes, meta = model_steps.read_model(model)
+    model_bytes, meta = steps.read_model(model)
     from mlpipeline.recsys import features, ranking
 
     frame["base"] = ranking.score(model_bytes, frame, features.FEATURES)
@@ -143,8 +144,8 @@ class Pool:
 def dense_pool(frame: pd.DataFrame, affinity: np.ndarray, k: int) -> Pool:
     """Standardise over all rows (as `plant` does), then lay users out as rows."""
     f = frame.assign(
-        zb=model_steps._standardise(frame["base"].to_numpy(np.float64)),
-        za=model_steps._standardise(affinity.astype(np.float64)),
+        zb=steps._standardise(frame["base"].to_numpy(np.float64)),
+        za=steps._standardise(affinity.astype(np.float64)),
     ).sort_values(["user_id", "item_id"])
     f = f[f.groupby("user_id")["label"].transform("max") > 0]
     row = f.groupby("user_id").ngroup().to_numpy()
@@ -244,7 +245,7 @@ def end_to_end(
             cfg, evaluation=dataclasses.replace(cfg.evaluation, plant_effect=lam, seed=1000 + r)
         )
         f = frame.copy()
-        f["candidate"], f["production"] = model_steps.plant(c, f, f["base"].to_numpy(np.float64))
+        f["candidate"], f["production"] = steps.plant(c, f, f["base"].to_numpy(np.float64))
         e = c.evaluation
         ab = abtest.compare(
             f, candidate="candidate", production="production", k=e.k,

@@ -4,38 +4,34 @@ the weather pipeline). No retries, no cache; each step writes under ``run_dir/<s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from mlpipeline.recsys import model_steps
+from mlpipeline.recsys import steps
+from mlpipeline.recsys.config import RecsysConfig
 
 
-def run_steps(cfg: Any, run_dir: str | Path) -> dict[str, str]:
-    """Run the model half's steps in order for the run day ``cfg.data.date``; return each
-    step's output path."""
+def run_steps(cfg: RecsysConfig, run_dir: str | Path) -> dict[str, str]:
+    """Run the seven steps in order for the day ``cfg.data.date``; return each step's output."""
     run_dir = Path(run_dir)
 
-    def call(name: str, fn: Any, **inputs: str) -> str:
-        out = run_dir / name
+    def call(fn: Callable[..., Path], **inputs: str) -> str:
+        out = run_dir / fn.__name__
         out.mkdir(parents=True, exist_ok=True)
         return str(fn(cfg, out, **inputs))
 
     out: dict[str, str] = {}
-    out["build_features"] = call("build_features", model_steps.build_features)
-    out["train_model"] = call(
-        "train_model", model_steps.train_model, features=out["build_features"]
+    out["extract"] = call(steps.extract)
+    out["merge_profiles"] = call(steps.merge_profiles, events=out["extract"])
+    out["build_features"] = call(
+        steps.build_features, events=out["extract"], profiles=out["merge_profiles"]
     )
+    out["train_model"] = call(steps.train_model, features=out["build_features"])
     out["evaluate_ab"] = call(
-        "evaluate_ab",
-        model_steps.evaluate_ab,
-        features=out["build_features"],
-        model=out["train_model"],
+        steps.evaluate_ab, features=out["build_features"], model=out["train_model"]
     )
-    out["gate_model"] = call("gate_model", model_steps.gate_model, ab=out["evaluate_ab"])
+    out["gate_model"] = call(steps.gate_model, ab=out["evaluate_ab"])
     out["register_model"] = call(
-        "register_model",
-        model_steps.register_model,
-        model=out["train_model"],
-        gate=out["gate_model"],
+        steps.register_model, model=out["train_model"], gate=out["gate_model"]
     )
     return out

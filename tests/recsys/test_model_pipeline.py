@@ -1,4 +1,4 @@
-"""The model half end to end on generated days, through the plain runner (no engine).
+"""The pipeline end to end on generated days, through the plain runner (no engine).
 
 Nine landed days of about 10k events. The run on day 8 is a first run: it is compared with the
 popularity baseline and deploys. On day 9 a planted null (two exchangeable score sets) is
@@ -36,6 +36,7 @@ def model_cfg(landing: Path, registry: Path, day: str, **evaluation: Any) -> Rec
         "data.landing": str(landing),
         "data.date": day,
         "paths.registry": str(registry),
+        "profiles.db": str(registry.parent / "profiles.duckdb"),
         "evaluation.n_bootstrap": 1000,
         "evaluation.n_permutations": 1000,
         **{f"evaluation.{k}": v for k, v in evaluation.items()},
@@ -88,8 +89,8 @@ def test_first_run_deploys_then_a_null_is_refused_and_a_planted_improvement_prom
 
 def test_a_run_day_that_has_not_landed_is_a_clear_error(landing: Path, tmp_path: Path):
     from mlpipeline.errors import DataError
-    from mlpipeline.recsys import model_steps
+    from mlpipeline.recsys import steps
 
     cfg = model_cfg(landing, tmp_path / "registry", "2026-03-10")
     with pytest.raises(DataError, match=r"evaluates on 2026-03-10, so it needs both"):
-        model_steps.build_features(cfg, tmp_path)
+        steps.build_features(cfg, tmp_path)
