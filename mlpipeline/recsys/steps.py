@@ -27,6 +27,7 @@ from mlpipeline.recsys import abtest, gate, profiles, ranking
 from mlpipeline.recsys import extract as extract_mod
 from mlpipeline.recsys import features as feats
 from mlpipeline.recsys.config import RecsysConfig
+from mlpipeline.recsys.generator import partition_path
 from mlpipeline.registry import Registry
 
 
@@ -108,8 +109,9 @@ def build_features(cfg: RecsysConfig, out: Path, **upstream: str) -> Path:
 
     Inputs: upstream paths (extract, merge_profiles) only order the step after them. Reads days
     D-1-H .. D (H = ``features.history_days``) through `extract` (landing partitions or the
-    user's file); history days that are missing or empty are skipped and listed, D-1 and D must
-    be there. Config: data, features, training.seed (the validation hash).
+    user's file); history partitions that never landed (or days the user's file lacks) are
+    skipped and listed, a corrupt one fails the step, D-1 and D must be there.
+    Config: data, features, training.seed (the validation hash).
 
     The profile table is not read: it holds the state after day D, and features for the
     training day D-1 (and for D itself) must not see D's events. The same profile figures are
@@ -120,16 +122,23 @@ def build_features(cfg: RecsysConfig, out: Path, **upstream: str) -> Path:
     window = [day - timedelta(days=i) for i in range(h + 1, -1, -1)]
     frames, missing = [], []
     for d in window:
+        needed = d >= day - timedelta(days=1)
+        landed = cfg.data.source != "landing" or partition_path(cfg.data.landing, d).exists()
+        if not needed and not landed:
+            missing.append(d.isoformat())  # an early day of the system: less history
+            continue
         try:
             frames.append(read_day(cfg, d))
         except DataError as e:
-            if d >= day - timedelta(days=1):
+            if needed:
                 raise DataError(
                     f"a run on {day} trains on labels of {day - timedelta(days=1)} and evaluates "
                     f"on {day}, so it needs both: {e}",
                     where="build_features",
                 ) from None
-            missing.append(d.isoformat())  # an early day of the system: less history
+            if cfg.data.source == "landing":
+                raise  # a history partition that is there but unreadable: never skipped
+            missing.append(d.isoformat())  # the user's file has no events that day
     train, evaluation, info = feats.build(
         pd.concat(frames, ignore_index=True),
         day,

@@ -94,3 +94,23 @@ def test_a_run_day_that_has_not_landed_is_a_clear_error(landing: Path, tmp_path:
     cfg = model_cfg(landing, tmp_path / "registry", "2026-03-10")
     with pytest.raises(DataError, match=r"evaluates on 2026-03-10, so it needs both"):
         steps.build_features(cfg, tmp_path)
+
+
+def test_a_missing_history_day_is_skipped_and_listed_a_corrupt_one_fails(
+    landing: Path, tmp_path: Path
+):
+    import shutil
+
+    from mlpipeline.errors import DataError
+    from mlpipeline.recsys import steps
+
+    copy = tmp_path / "landing"
+    shutil.copytree(landing, copy)
+    shutil.rmtree(copy / "date=2026-03-01")  # the oldest day of the window never landed
+    cfg = model_cfg(copy, tmp_path / "registry", "2026-03-08")
+    out = steps.build_features(cfg, tmp_path / "features")
+    missing = artifacts.read_json(out / "features.json")["history_days_missing"]
+    assert missing == ["2026-02-28", "2026-03-01"]  # the window starts at D-1-H = 02-28
+    (copy / "date=2026-03-02" / "part-0.parquet").write_bytes(b"not parquet")
+    with pytest.raises(DataError, match="2026-03-02"):
+        steps.build_features(cfg, tmp_path / "features")
