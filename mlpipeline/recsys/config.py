@@ -17,28 +17,26 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import tomllib
 from pydantic import (
     ConfigDict,
     Field,
     StrictFloat,
     StrictInt,
     StrictStr,
-    TypeAdapter,
-    ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic.dataclasses import dataclass
 
+from mlpipeline import config as shared
 from mlpipeline.config import (
+    SHARED_PATH_KEYS,
     AlertsConfig,
     CacheConfig,
+    FlatParams,
     OrchestrationConfig,
     PathsConfig,
-    _describe,
 )
-from mlpipeline.errors import ConfigError
 from mlpipeline.recsys.generator import GeneratorConfig
 from mlpipeline.recsys.model_config import (
     RecsysEvaluationConfig,
@@ -152,7 +150,7 @@ class ProfilesConfig:
 
 
 @dataclass(frozen=True, config=_STRICT)
-class RecsysConfig:
+class RecsysConfig(FlatParams):
     data: RecsysDataConfig
     generator: GeneratorConfig = GeneratorConfig()
     profiles: ProfilesConfig = ProfilesConfig()
@@ -178,49 +176,18 @@ class RecsysConfig:
 
 
 # Keys holding paths, with their defaults: resolved against the config file's directory.
-_PATH_KEYS = {
+RecsysConfig.PATH_KEYS = {
     ("data", "landing"): RecsysDataConfig.landing,
-    ("data", "path"): "",
+    ("data", "path"): None,
     ("profiles", "db"): ProfilesConfig.db,
-    ("paths", "registry"): PathsConfig.registry,
-    ("paths", "artifacts"): PathsConfig.artifacts,
-    ("paths", "cache"): PathsConfig.cache,
-    ("alerts", "log"): AlertsConfig.log,
+    **SHARED_PATH_KEYS,
 }
 
 
 def validate(raw: dict[str, Any], source: str = "config") -> RecsysConfig:
-    try:
-        return TypeAdapter(RecsysConfig).validate_python(raw)
-    except ValidationError as e:
-        raise ConfigError(_describe(e, source)) from None
+    return shared.validate(raw, source, config_type=RecsysConfig)
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RecsysConfig:
     """Read a recsys TOML file; `overrides` are dotted keys (``{"data.date": "2026-03-01"}``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    for dotted, value in (overrides or {}).items():
-        *parents, leaf = dotted.split(".")
-        node = raw
-        for p in parents:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {dotted!r}: {p!r} is not a section")
-        node[leaf] = value
-    base = path.resolve().parent
-    for (section, key), default in _PATH_KEYS.items():
-        sect = raw.setdefault(section, {})
-        if not isinstance(sect, dict):
-            continue  # validation names the problem
-        value = sect.get(key, default)
-        if isinstance(value, str) and value:
-            sect[key] = str((base / value).resolve())
-    return validate(raw, source=str(path))
+    return shared.load_config(path, overrides, config_type=RecsysConfig)

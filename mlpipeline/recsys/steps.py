@@ -1,20 +1,22 @@
-"""The recommender pipeline's steps, one function each, named as everywhere else.
+"""The recommender pipeline: seven steps, each declared once with what it reads and writes.
 
 Data half: extract, merge_profiles. Model half: build_features, train_model, evaluate_ab,
-gate_model, register_model (the computations live in `features`, `ranking`, `abtest`, `gate`;
-these functions only move files).
-
-Signature as the weather steps': ``step(cfg, out, **inputs) -> Path``; each writes under `out`
-(atomically) and returns the path of its main output. Orchestrator-free: the declaration (names,
-edges, retries) is added where the pipeline is declared.
+gate_model, register_model (the computations live in `extract`, `profiles`, `features`,
+`ranking`, `abtest`, `gate`; these functions only move files). Each step is a plain function
+``step(cfg, out, **inputs)`` on the seam of `mlpipeline.pipeline`, as the weather steps are:
+it reads its inputs through `StepOutput` handles, writes the files it declares into ``out``
+and returns nothing. Steps with side effects outside their folder are not cacheable:
+merge_profiles writes the profile state database, evaluate_ab and gate_model read the
+registry, register_model writes it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import date, timedelta
 from importlib.metadata import version
-from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -23,53 +25,90 @@ import pyarrow.parquet as pq
 
 from mlpipeline import artifacts
 from mlpipeline.errors import ConfigError, DataError, RegistryError
+from mlpipeline.paths import CONFIGS
+from mlpipeline.pipeline import Pipeline, StepOutput
 from mlpipeline.recsys import abtest, gate, profiles, ranking
 from mlpipeline.recsys import extract as extract_mod
 from mlpipeline.recsys import features as feats
 from mlpipeline.recsys.config import RecsysConfig
 from mlpipeline.recsys.generator import partition_path
-from mlpipeline.registry import Registry
+from mlpipeline.registry import PRODUCTION, AliasChanged, Registry
+
+RECSYS = Pipeline(
+    name="recsys",
+    dag_id="recsys_retrain",
+    config_type=RecsysConfig,
+    default_config=CONFIGS / "recsys.toml",
+    reports={
+        "metrics": ("evaluate_ab", "ab"),
+        "gate": ("gate_model", "gate"),
+        "registration": ("register_model", "registration"),
+        "model": ("train_model", "meta"),
+    },
+)
+step = RECSYS.step
+STATE_TABLES = ("user_profiles", "item_stats", "user_items", "merged_deliveries")
 
 
-def extract(cfg: RecsysConfig, out: Path) -> Path:
-    """Read, check and clean the run's day of events.
+def day_files(cfg: RecsysConfig, days: Callable[[RecsysConfig], list[date]]) -> list[str]:
+    """The files a step reads for these days: landing partitions, or the user's one file."""
+    if cfg.data.source != "landing":
+        return [cfg.data.path]
+    return [str(partition_path(cfg.data.landing, d)) for d in days(cfg)]
 
-    Inputs: none from other steps. Config: ``data`` (source, landing, date, path, columns,
-    event_weights, max_lateness_days, min_events). Files read: the landing partition
-    ``data.landing/date=<data.date>/part-0.parquet``, or the user file ``data.path``.
-    Writes ``events.parquet`` (canonical, sorted by event_id; returned) and ``extract.json``
-    (rows read, duplicates, late, dropped, event mix, content_sha256).
+
+def state_files(cfg: RecsysConfig) -> list[str]:
+    """The profile database with its write-ahead log and writer lock."""
+    db = cfg.profiles.db
+    return [db, f"{db}.wal", f"{db}.lock"]
+
+
+def history_window(cfg: RecsysConfig) -> list[date]:
+    """Days D-1-H .. D of a run on D (H = features.history_days), oldest first."""
+    day, h = run_day(cfg), cfg.features.history_days
+    return [day - timedelta(days=i) for i in range(h + 1, -1, -1)]
+
+
+@step(
+    writes={"events": "events.parquet", "report": "extract.json"},
+    reads=("data",),
+    files=lambda cfg: day_files(cfg, lambda c: [run_day(c)]),
+)
+def extract(cfg: RecsysConfig, out: StepOutput) -> None:
+    """Read, check and clean the run's day of events (landing partition or user file).
+
+    Writes ``events`` (canonical, sorted by event_id) and ``report`` (rows read, duplicates,
+    late, dropped, event mix, content_sha256).
     """
-    table, report = extract_mod.extract(cfg)
-    artifacts.write_json(out / "extract.json", report)
-    path = out / "events.parquet"
-    with artifacts.atomic_path(path) as tmp:
+    table, report = extract_mod.extract(SimpleNamespace(data=cfg.data))
+    out.write_json("report", report)
+    with artifacts.atomic_path(out.file("events")) as tmp:
         pq.write_table(table, tmp, compression="zstd")
-    return path
 
 
-def merge_profiles(cfg: RecsysConfig, out: Path, events: str) -> Path:
+@step(
+    inputs={"events": "extract"},
+    writes={**{name: f"{name}.parquet" for name in STATE_TABLES}, "merge": "merge.json"},
+    reads=("data", "profiles"),
+    files=state_files,
+    cacheable=False,  # writes the profile state database
+)
+def merge_profiles(cfg: RecsysConfig, out: StepOutput, events: StepOutput) -> None:
     """Merge the day's events into the profile state, once; snapshot the state.
 
-    Inputs: ``events`` (extract's ``events.parquet``; its ``extract.json`` beside it names the
-    delivery and its content sha256). Config: ``profiles`` (db, lock_timeout_seconds, threads,
-    memory_limit), ``data.date``. Files read and written: the state database ``profiles.db``.
-    Writes the state's tables sorted by key as Parquet (``user_profiles``, ``item_stats``,
-    ``user_items``, ``merged_deliveries``: what the features step reads, immutable per run)
-    and ``merge.json`` (status, counts, state checksum). Returns `out`, the snapshot folder.
+    The delivery is named by ``data.date`` and the events' content sha256 (idempotent: a day
+    merged twice counts once). Writes the state's tables sorted by key as Parquet (immutable
+    per run) and ``merge`` (status, counts, state checksum).
     """
-    events_path = Path(events)
-    report = artifacts.read_json(events_path.parent / "extract.json")
-    sha = report["content_sha256"]
+    sha = events.json("report")["content_sha256"]
     delivery = cfg.data.date or f"file:{sha[:16]}"
-    result = profiles.merge(cfg.profiles, pq.read_table(events_path), delivery, sha)
+    result = profiles.merge(cfg.profiles, pq.read_table(events.file("events")), delivery, sha)
     tables = profiles.read_tables(cfg.profiles)
     for name, table in tables.items():
-        with artifacts.atomic_path(out / f"{name}.parquet") as tmp:
+        with artifacts.atomic_path(out.file(name)) as tmp:
             pq.write_table(table, tmp, compression="zstd")
     result.update(profiles.summary(tables), state_sha256=profiles.checksum(tables))
-    artifacts.write_json(out / "merge.json", result)
-    return out
+    out.write_json("merge", result)
 
 
 # -- the model half ---------------------------------------------------------------------------
@@ -88,9 +127,8 @@ def run_day(cfg: RecsysConfig) -> date:
 def read_day(cfg: RecsysConfig, day: date) -> pd.DataFrame:
     """One day's clean events, exactly as the `extract` step reads them (schema checked,
     duplicates dropped, late events attributed to the day they landed)."""
-    table, _ = extract_mod.extract(
-        dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, date=day.isoformat()))
-    )
+    data = dataclasses.replace(cfg.data, date=day.isoformat())
+    table, _ = extract_mod.extract(SimpleNamespace(data=data))
     return table.to_pandas().assign(day=pd.Timestamp(day))
 
 
@@ -104,10 +142,18 @@ def _sizes(cfg: RecsysConfig) -> feats.CandidateSizes:
     )
 
 
-def build_features(cfg: RecsysConfig, out: Path, **upstream: str) -> Path:
+@step(
+    inputs={"events": "extract", "profiles": "merge_profiles"},
+    writes={"train": "train.parquet", "evaluation": "evaluation.parquet", "info": "features.json"},
+    reads=("data", "features", "training"),
+    files=lambda cfg: day_files(cfg, history_window),
+)
+def build_features(
+    cfg: RecsysConfig, out: StepOutput, events: StepOutput, profiles: StepOutput
+) -> None:
     """Training and evaluation frames for the run day D (time protocol: `recsys.features`).
 
-    Inputs: upstream paths (extract, merge_profiles) only order the step after them. Reads days
+    Inputs: extract and merge_profiles only order the step after them. Reads days
     D-1-H .. D (H = ``features.history_days``) through `extract` (landing partitions or the
     user's file); history partitions that never landed (or days the user's file lacks) are
     skipped and listed, a corrupt one fails the step, D-1 and D must be there.
@@ -116,12 +162,11 @@ def build_features(cfg: RecsysConfig, out: Path, **upstream: str) -> Path:
     The profile table is not read: it holds the state after day D, and features for the
     training day D-1 (and for D itself) must not see D's events. The same profile figures are
     recomputed as of each cutoff from the window.
-    Writes: train.parquet (with a ``valid`` column), evaluation.parquet, features.json.
+    Writes: train (with a ``valid`` column), evaluation, info.
     """
     day, h = run_day(cfg), cfg.features.history_days
-    window = [day - timedelta(days=i) for i in range(h + 1, -1, -1)]
     frames, missing = [], []
-    for d in window:
+    for d in history_window(cfg):
         needed = d >= day - timedelta(days=1)
         landed = cfg.data.source != "landing" or partition_path(cfg.data.landing, d).exists()
         if not needed and not landed:
@@ -148,20 +193,23 @@ def build_features(cfg: RecsysConfig, out: Path, **upstream: str) -> Path:
         sizes=_sizes(cfg),
     )
     info["history_days_missing"] = missing
-    artifacts.write_frame(out / "train.parquet", train)
-    artifacts.write_frame(out / "evaluation.parquet", evaluation)
-    artifacts.write_json(out / "features.json", info)
-    return out
+    out.write_frame("train", train)
+    out.write_frame("evaluation", evaluation)
+    out.write_json("info", info)
 
 
-def train_model(cfg: RecsysConfig, out: Path, features: str) -> Path:
+@step(
+    inputs={"features": "build_features"},
+    writes={"model": "model.ubj", "meta": "model.json"},
+    reads=("evaluation", "training"),
+)
+def train_model(cfg: RecsysConfig, out: StepOutput, features: StepOutput) -> None:
     """Fit the ranker with early stopping on the validation users.
 
-    Inputs: `features` (build_features' directory). Config: evaluation.k, training.
-    Writes: model.ubj (XGBoost UBJSON, cut at the best iteration), model.json (sha256, best
-    iteration, validation history, feature list, versions).
+    Writes: model (XGBoost UBJSON, cut at the best iteration), meta (sha256, best iteration,
+    validation history, feature list, versions).
     """
-    frame = artifacts.read_frame(Path(features) / "train.parquet")
+    frame = features.frame("train")
     t = cfg.training
     model_bytes, info = ranking.fit(
         frame[~frame["valid"]],
@@ -176,7 +224,7 @@ def train_model(cfg: RecsysConfig, out: Path, features: str) -> Path:
         seed=t.seed,
         n_jobs=t.n_jobs,
     )
-    artifacts.write_bytes(out / "model.ubj", model_bytes)
+    out.write_bytes("model", model_bytes)
     info.update(
         sha256=artifacts.sha256_bytes(model_bytes),
         params={
@@ -190,19 +238,15 @@ def train_model(cfg: RecsysConfig, out: Path, features: str) -> Path:
         },
         xgboost_version=version("xgboost-cpu"),
     )
-    artifacts.write_json(out / "model.json", info)
-    return out
+    out.write_json("meta", info)
 
 
-def read_model(model_dir: str | Path) -> tuple[bytes, dict[str, Any]]:
+def read_model(model: StepOutput) -> tuple[bytes, dict[str, Any]]:
     """The trained model's bytes, checked against the sha256 written beside them, and its meta."""
-    model_dir = Path(model_dir)
-    meta = artifacts.read_json(model_dir / "model.json")
-    model_bytes = (model_dir / "model.ubj").read_bytes()
+    meta = model.json("meta")
+    model_bytes = model.file("model").read_bytes()
     if artifacts.sha256_bytes(model_bytes) != meta["sha256"]:
-        raise RegistryError(
-            "model.ubj does not match the sha256 in model.json", where=str(model_dir)
-        )
+        raise RegistryError("the model does not match the sha256 beside it", where=str(model.path))
     return model_bytes, meta
 
 
@@ -223,9 +267,7 @@ def plant(
     """
     from mlpipeline.recsys.generator import World
 
-    generator = getattr(cfg, "generator", None)
-    if generator is None:
-        raise ConfigError("evaluation.plant_effect needs generated data (a [generator] section)")
+    generator = cfg.generator
     e = cfg.evaluation
     rng = np.random.default_rng([e.seed, 1])
     users, items = frame["user_id"].to_numpy(), frame["item_id"].to_numpy()
@@ -236,17 +278,25 @@ def plant(
     return candidate, production
 
 
-def evaluate_ab(cfg: RecsysConfig, out: Path, features: str, model: str) -> Path:
+@step(
+    inputs={"features": "build_features", "model": "train_model"},
+    writes={"ab": "ab.json"},
+    reads=("data", "evaluation", "generator", "paths"),
+    files=lambda cfg: [cfg.paths.registry],
+    cacheable=False,  # reads the registry's production model, which other runs change
+)
+def evaluate_ab(
+    cfg: RecsysConfig, out: StepOutput, features: StepOutput, model: StepOutput
+) -> None:
     """Candidate and production scored on the held-out day D, compared user by user.
 
-    Inputs: `features` (evaluation.parquet, features.json), `model` (train_model's directory).
-    Reads the registry's production model (``paths.registry``); with none, or one trained on
-    other features, the comparison is against the popularity baseline (see `gate`).
-    Config: evaluation, paths.registry (and generator when a planted effect is set).
-    Writes: ab.json (the A/B table: means, paired differences, intervals, p-values, coverage).
+    Reads the registry's production model; with none, or one trained on other features, the
+    comparison is against the popularity baseline (see `gate`). The generator section is read
+    only when a planted effect is set (teaching and tests).
+    Writes: ab (the A/B table: means, paired differences, intervals, p-values, coverage).
     """
-    frame = artifacts.read_frame(Path(features) / "evaluation.parquet")
-    info = artifacts.read_json(Path(features) / "features.json")
+    frame = features.frame("evaluation")
+    info = features.json("info")
     e = cfg.evaluation
     candidate_bytes, meta = read_model(model)
     frame["candidate"] = ranking.score(candidate_bytes, frame, feats.FEATURES)
@@ -292,21 +342,26 @@ def evaluate_ab(cfg: RecsysConfig, out: Path, features: str, model: str) -> Path
         best_iteration=meta["best_iteration"],
         production=production,
     )
-    return artifacts.write_json(out / "ab.json", result)
+    out.write_json("ab", result)
 
 
-def gate_model(cfg: RecsysConfig, out: Path, ab: str) -> Path:
+@step(
+    inputs={"ab": "evaluate_ab"},
+    writes={"gate": "gate.json"},
+    reads=("evaluation", "gate"),
+    cacheable=False,  # follows evaluate_ab, whose production model other runs change
+)
+def gate_model(cfg: RecsysConfig, out: StepOutput, ab: StepOutput) -> None:
     """Decide: deploy only if better beyond doubt and no guardrail drops (see `gate`).
 
-    Inputs: `ab` (evaluate_ab's ab.json). Config: gate, evaluation.alpha.
-    Writes: gate.json (promote, the verdict in one sentence, every check as a PASS/FAIL line).
+    Writes: gate (promote, the verdict in one sentence, every check as a PASS/FAIL line).
     """
-    result = artifacts.read_json(ab)
+    result = ab.json("ab")
     promote, reasons = gate.decide(result, cfg.gate, cfg.evaluation.alpha)
     if result.get("note"):
         reasons.insert(0, f"NOTE compared with {result['against']}: {result['note']}")
-    return artifacts.write_json(
-        out / "gate.json",
+    out.write_json(
+        "gate",
         {
             "promote": promote,
             "verdict": gate.verdict(
@@ -316,18 +371,25 @@ def gate_model(cfg: RecsysConfig, out: Path, ab: str) -> Path:
             "against": result["against"],
             "candidate_sha256": result["candidate_sha256"],
             "production": result["production"],
-            "ab": ab,
         },
     )
 
 
-def register_model(cfg: RecsysConfig, out: Path, model: str, gate: str) -> Path:
+@step(
+    inputs={"model": "train_model", "ab": "evaluate_ab", "gate": "gate_model"},
+    writes={"registration": "registration.json"},
+    reads=("data", "paths"),
+    files=lambda cfg: [cfg.paths.registry],
+    cacheable=False,  # writes the registry
+)
+def register_model(
+    cfg: RecsysConfig, out: StepOutput, model: StepOutput, ab: StepOutput, gate: StepOutput
+) -> None:
     """Deploy: register the candidate and move the production alias, if the gate said so.
 
-    Inputs: `model` (train_model's directory), `gate` (gate.json). Config: paths.registry.
-    Writes: registration.json; the registry entry (model.ubj + entry.json, sha256, no pickle).
+    Writes: registration; the registry entry (model.ubj + entry.json, sha256, no pickle).
     """
-    decision = artifacts.read_json(gate)
+    decision = gate.json("gate")
     production = decision["production"]
     if not decision["promote"]:
         result = {"registered": False, "version": None, "reason": decision["verdict"]}
@@ -339,28 +401,35 @@ def register_model(cfg: RecsysConfig, out: Path, model: str, gate: str) -> Path:
         }
     else:
         model_bytes, meta = read_model(model)
-        ab = artifacts.read_json(decision["ab"])
-        entry = Registry(cfg.paths.registry).register(
-            model_bytes,
-            {
-                "pipeline": "recsys",
-                "run_day": run_day(cfg).isoformat(),
-                "features": meta["features"],
-                "best_iteration": meta["best_iteration"],
-                "params": meta["params"],
-                "metrics": {
-                    "ndcg": ab["ndcg"],
-                    "recall": ab["recall"],
-                    "coverage": ab["coverage"],
-                    "against": ab["against"],
+        ab_table = ab.json("ab")
+        try:
+            entry = Registry(cfg.paths.registry).register(
+                model_bytes,
+                {
+                    "pipeline": "recsys",
+                    "run_day": run_day(cfg).isoformat(),
+                    "features": meta["features"],
+                    "best_iteration": meta["best_iteration"],
+                    "params": meta["params"],
+                    "metrics": {
+                        "ndcg": ab_table["ndcg"],
+                        "recall": ab_table["recall"],
+                        "coverage": ab_table["coverage"],
+                        "against": ab_table["against"],
+                    },
+                    "run_dir": str(out.path.parent),
                 },
-                "run_dir": str(out.parent),
-            },
-            promote=True,
-        )
-        result = {
-            "registered": True,
-            "version": entry.version,
-            "reason": f"registered as v{entry.version:04d} and promoted to production",
-        }
-    return artifacts.write_json(out / "registration.json", result)
+                alias=PRODUCTION,
+                # Promote only if production is still the model the A/B test compared against.
+                expected=production["sha256"] if production else None,
+            )
+        except AliasChanged as e:
+            result = {"registered": False, "version": None, "reason": f"not promoted: {e}"}
+        else:
+            how = "registered as" if entry.created else "reused the existing entry"
+            result = {
+                "registered": True,
+                "version": entry.version,
+                "reason": f"{how} v{entry.version:04d} and promoted to production",
+            }
+    out.write_json("registration", result)
