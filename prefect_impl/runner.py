@@ -33,7 +33,10 @@ from mlpipeline.runs import FAILED, FAILURES, RUN_LOG, SUCCESS, RunResult, first
 ENGINE = "prefect"
 CACHES_RESULTS = True  # a rerun serves every cacheable step from <paths.cache>/prefect
 # Each pipeline's flow: "module:function".
-FLOWS = {"weather": "prefect_impl.flow:ml_pipeline"}
+FLOWS = {
+    "weather": "prefect_impl.flow:ml_pipeline",
+    "recsys": "prefect_impl.recsys:recsys_retrain",
+}
 
 
 def prefect_environment(cfg: Any) -> dict[str, str]:
