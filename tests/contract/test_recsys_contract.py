@@ -23,10 +23,10 @@ from mlpipeline.runs import RunResult
 DAYS = ("2026-03-01", "2026-03-02")
 
 
-def run_days(engine_name: str, workdir: Path) -> list[RunResult]:
+def run_days(engine_name: str, workdir: Path, days: tuple[str, ...] = DAYS) -> list[RunResult]:
     """Land the days D1-1-H .. D2 (a run on D reads D-1-H .. D), then run each day."""
     results = []
-    for day in DAYS:
+    for day in days:
         cfg = workspace.config_in(workdir, {"data.date": day}, pipeline="recsys")
         if day == DAYS[0]:
             first = history_window(cfg)[0]
@@ -79,3 +79,40 @@ def test_first_day_deploys_against_the_baseline_second_is_judged_against_it(recs
     assert first["registration"]["version"] == 1
     assert second["ab"]["against"] == "production v0001"
     assert first["state_sha256"] != second["state_sha256"]
+
+
+# -- failure at merge_profiles: the step that writes the profile state ----------------------
+def test_merge_fault_permanent_alerts_once_and_changes_nothing_transient_is_retried(
+    engine_name: str, recsys_reference: list[RunResult], tmp_path_factory
+):
+    from mlpipeline import artifacts
+    from mlpipeline.recsys import profiles
+    from mlpipeline.registry import Registry
+
+    workdir = tmp_path_factory.mktemp(f"recsys-faults-{engine_name}")
+    run_days(engine_name, workdir, DAYS[:1])  # lands both days, runs day 1
+    cfg = workspace.config_in(workdir, {"data.date": DAYS[1]}, pipeline="recsys")
+    engine = engines.load(engine_name)
+
+    def state() -> tuple[str, str | None]:
+        production = Registry(cfg.paths.registry).production()
+        return profiles.state_checksum(cfg.profiles), production.sha256 if production else None
+
+    before = state()
+    broken = workspace.config_in(
+        workdir, {"data.date": DAYS[1], "faults": {"merge_profiles": -1}}, pipeline="recsys"
+    )
+    failed = engine.run_pipeline(broken, run_id=f"{engine_name}-permanent")
+    assert not failed.ok and failed.failed_step == "merge_profiles"
+    alerts = artifacts.read_jsonl(cfg.alerts.log)
+    assert [a["run_id"] for a in alerts] == [f"{engine_name}-permanent"]
+    assert state() == before  # no merge, no deploy
+
+    flaky = workspace.config_in(
+        workdir, {"data.date": DAYS[1], "faults": {"merge_profiles": 1}}, pipeline="recsys"
+    )
+    retried = engine.run_pipeline(flaky, run_id=f"{engine_name}-transient")
+    assert retried.ok, retried.error
+    assert retried.tasks["merge_profiles"].attempts == 2
+    assert outcome(retried) == outcome(recsys_reference[1])
+    assert len(artifacts.read_jsonl(cfg.alerts.log)) == 1
