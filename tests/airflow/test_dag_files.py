@@ -103,3 +103,24 @@ def test_recsys_dag_is_its_declaration_and_backfills_days_in_order():
     assert {(up, t.task_id) for t in dag.tasks for up in t.upstream_task_ids} == RECSYS.edges
     assert dag.catchup and dag.max_active_runs == 1
     assert dag.params["data_date"] == ""  # a scheduled run takes its own day
+
+
+def test_a_scheduled_recsys_run_processes_the_day_of_its_data_interval(tmp_path):
+    from datetime import UTC, datetime
+
+    from airflow_impl.params import run_config
+    from mlpipeline import workspace
+    from mlpipeline.recsys.config import RecsysConfig
+
+    params = workspace.config_in(tmp_path, pipeline="recsys").to_params()
+    day = datetime(2026, 2, 25, tzinfo=UTC)
+    context = {
+        "params": {**params, "data_date": "", RUN_ID_PARAM: "r"},
+        "data_interval_start": day,
+        "data_interval_end": day + timedelta(days=1),
+    }
+    cfg, run_dir = run_config(context, RecsysConfig)
+    assert cfg.data.date == "2026-02-25"
+    assert run_dir == tmp_path / "runs" / "r"
+    context["params"]["data_date"] = "2026-03-01"  # set in the trigger form: kept
+    assert run_config(context, RecsysConfig)[0].data.date == "2026-03-01"
