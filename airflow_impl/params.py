@@ -32,17 +32,19 @@ def default_config(config_type: type, default: Path) -> Any:
 def as_params(cfg: Any) -> dict[str, Param]:
     """Every config key as a typed Param, so the trigger form can edit and validate it."""
     params = {
-        key: Param(
-            value,
-            type=_JSON_TYPES.get(type(value), "array" if isinstance(value, list) else "object"),
-            section=key.split("_")[0],
-        )
+        key: Param(value, type=_json_type(value), section=key.split("_")[0])
         for key, value in cfg.to_params().items()
     }
     params[RUN_ID_PARAM] = Param(
         "", type="string", description="Artifacts directory name; empty: Airflow's run id."
     )
     return params
+
+
+def _json_type(value: Any) -> str | list[str]:
+    if value is None:  # an optional number (recsys evaluation.plant_effect): off by default
+        return ["null", "number"]
+    return _JSON_TYPES.get(type(value), "array" if isinstance(value, list) else "object")
 
 
 def retry_policy(o: OrchestrationConfig) -> dict[str, Any]:
@@ -79,5 +81,8 @@ def run_config(context: Context, config_type: type) -> tuple[Any, Path]:
     end = context.get("data_interval_end")  # runs without a logical date have no interval
     if end and "data_as_of" in params and not params["data_as_of"]:
         params["data_as_of"] = end.date().isoformat()
+    start = context.get("data_interval_start")  # recsys: a daily run processes its own day
+    if start and "data_date" in params and not params["data_date"]:
+        params["data_date"] = start.date().isoformat()
     cfg = config_type.from_params(params)
     return cfg, Path(cfg.paths.artifacts) / run_id(context)

@@ -59,7 +59,11 @@ def _code_fingerprint(fn: Any) -> str:
         key = f"{obj.__module__}.{obj.__qualname__}"
         if key in seen:
             return
-        seen[key] = inspect.getsource(obj)
+        try:
+            seen[key] = inspect.getsource(obj)
+        except OSError:  # generated code (a dataclass's __init__): its class's source covers it
+            seen[key] = ""
+            return
         if isinstance(obj, type):
             for member in vars(obj).values():
                 if isinstance(member, staticmethod | classmethod):

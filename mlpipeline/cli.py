@@ -1,5 +1,11 @@
 """Command line: ``python -m mlpipeline run [--pipeline weather] [--engine mock] [--config FILE]
-[--set KEY=VALUE]``.
+[--set KEY=VALUE] [--date YYYY-MM-DD | --days N]``.
+
+``--date`` and ``--days`` are for the daily recsys pipeline: ``--date`` sets data.date, ``--days
+N`` runs N consecutive days ending at data.date, one run each, in order (each day's merge builds
+on the profile state the day before left), printing each summary and stopping at the first
+failed day. An empty landing zone is filled by the generator on first use
+(`mlpipeline.recsys.landing`).
 
 Prints a live progress display, then the run summary. Exit codes: 0 success, 1 the pipeline
 failed, bad data included (the summary says where; the alert was sent), 2 a bad config or an
@@ -12,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tomllib
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -39,6 +46,13 @@ def _parse_set(item: str) -> tuple[str, Any]:
         return key.strip(), value  # a bare word: take it as a string
 
 
+def _iso_day(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects a date like 2026-03-01, got {text!r}") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mlpipeline", description=__doc__.splitlines()[0]
@@ -62,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
         choices=("in-process", "production"),
         default="in-process",
         help="production: trigger the run on a running stack (see `stack up`)",
+    )
+    days = run.add_mutually_exclusive_group()
+    days.add_argument("--date", type=_iso_day, help="recsys: the day to run (data.date)")
+    days.add_argument(
+        "--days", type=int, default=1, metavar="N", help="recsys: N days ending at data.date"
     )
     run.add_argument("--run-id", help="default: <engine>-<UTC time>-<pid>")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -96,17 +115,58 @@ def announce_work(cfg: PipelineConfig, console: Console, *, yes: bool) -> None:
         )
 
 
+def daily_configs(args: argparse.Namespace, pipeline: Any) -> list[Any]:
+    """One config per day to run: --date, or --days N ending at data.date (else one run)."""
+    config = args.config or pipeline.default_config
+    overrides = dict(args.overrides)
+    if args.date:
+        overrides["data.date"] = args.date
+    cfg = load_config(config, overrides, config_type=pipeline.config_type)
+    if args.days == 1:
+        return [cfg]
+    if args.days < 1 or not isinstance(getattr(cfg.data, "date", None), str):
+        raise ConfigError(f"--days {args.days}: needs N >= 1 and a daily pipeline (recsys)")
+    last = date.fromisoformat(cfg.data.date)
+    return [
+        load_config(
+            config,
+            {**overrides, "data.date": (last - timedelta(days=n)).isoformat()},
+            config_type=pipeline.config_type,
+        )
+        for n in range(args.days - 1, -1, -1)
+    ]
+
+
 def run(args: argparse.Namespace, console: Console) -> int:
     pipeline = pipelines.get(args.pipeline)
-    config = args.config or pipeline.default_config
-    cfg = load_config(config, dict(args.overrides), config_type=pipeline.config_type)
-    if isinstance(cfg, PipelineConfig):  # the weather pipeline's tuning grid
-        announce_work(cfg, console, yes=args.yes)
+    if (args.date or args.days != 1) and pipeline.name != "recsys":
+        raise ConfigError("--date and --days are for the daily recsys pipeline")
+    configs = daily_configs(args, pipeline)
+    if isinstance(configs[0], PipelineConfig):  # the weather pipeline's tuning grid
+        announce_work(configs[0], console, yes=args.yes)
+    if pipeline.name == "recsys":
+        from mlpipeline.recsys.landing import ensure_landing
+        from mlpipeline.recsys.steps import history_window
+
+        landed = ensure_landing(configs[-1], first=history_window(configs[0])[0])
+        if landed:
+            console.print(f"landing zone was empty: generated {len(landed)} day(s)")
     if args.mode == "production":
         engine = stack_cli.production_engine(args.engine)
     else:
         engine = engines.load(args.engine)
-    run_id = args.run_id or artifacts.new_run_id(args.engine)
+    for n, cfg in enumerate(configs):
+        run_id = args.run_id or artifacts.new_run_id(args.engine)
+        if len(configs) > 1:
+            run_id = f"{run_id}-{cfg.data.date}"
+        if not run_once(engine, pipeline, cfg, run_id, console):
+            if n + 1 < len(configs):
+                console.print(f"stopped: {len(configs) - n - 1} later day(s) not run")
+            return 1
+    return 0
+
+
+def run_once(engine: Any, pipeline: Any, cfg: Any, run_id: str, console: Console) -> bool:
     states = dict.fromkeys(pipeline.order, "pending")
     started: list[str] = []  # steps in the order they started, for a Ctrl-C's message
     try:
@@ -131,7 +191,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     tracking.log_run(result, cfg)  # never fails the run; no client here: queued in the outbox
     console.print(summary.render(result))
-    return 0 if result.ok else 1
+    return result.ok
 
 
 def cancelled_message(run_id: str, states: dict[str, str], started: list[str]) -> str:

@@ -14,6 +14,7 @@ from mlpipeline.pipeline import Pipeline
 # name -> "module:attribute" of its `Pipeline`
 PIPELINES = {
     "weather": "mlpipeline.steps:WEATHER",
+    "recsys": "mlpipeline.recsys.steps:RECSYS",
 }
 DEFAULT = "weather"
 

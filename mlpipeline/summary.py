@@ -33,8 +33,69 @@ def tasks_table(result: RunResult) -> Table:
     return table
 
 
+def ab_table(ab: dict) -> Table:
+    """The recsys A/B comparison: per-user means, the paired difference with its two-sided
+    interval and the one-sided p-value (`mlpipeline.recsys.abtest`)."""
+    k = ab["k"]
+    table = Table(
+        title=f"A/B on {ab['evaluation_day']}: candidate vs {ab['against']} "
+        f"({ab['users_evaluated']} users with positives of {ab['users']})",
+        title_justify="left",
+    )
+    for col in ("metric", "candidate", "production", "difference", "95% interval", "p-value"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for name in ("ndcg", "recall"):
+        m, d = ab[name], ab[name]["difference"]
+        table.add_row(
+            f"{name.upper() if name == 'ndcg' else name}@{k}",
+            f"{m['candidate']:.4f}",
+            f"{m['production']:.4f}",
+            f"{d['mean']:+.4f}",
+            f"[{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}]",
+            f"{d['p_value']:.4f}",
+        )
+    c = ab["coverage"]
+    table.add_row(f"coverage@{k}", f"{c['candidate']:.4f}", f"{c['production']:.4f}", "", "", "")
+    return table
+
+
+def render_recsys(result: RunResult, parts: list) -> None:
+    """The recommender's A/B table, the gate's decision and why."""
+    model = result.model
+    if model:
+        parts.append(
+            Text(f"model: best iteration {model['best_iteration']} of {model['rounds_run']} rounds")
+        )
+    if result.metrics:
+        parts.append(ab_table(result.metrics))
+    gate = result.gate
+    if gate:
+        style = "bold green" if gate["promote"] else "bold yellow"
+        parts.append(Text(f"decision: {gate['verdict']}", style=style))
+        parts.extend(Text(f"  {reason}") for reason in gate["reasons"])
+
+
 def render(result: RunResult) -> Group:
     parts: list = [tasks_table(result)]
+    if result.pipeline == "recsys":
+        render_recsys(result, parts)
+    else:
+        render_weather(result, parts)
+    registration = result.registration
+    if registration:
+        parts.append(Text(f"registry: {registration['reason']}"))
+    if result.model_sha256:
+        parts.append(Text(f"model sha256: {result.model_sha256}"))
+    if not result.ok:
+        parts.append(Text(f"FAILED at {result.failed_step}: {result.error}", style="bold red"))
+        parts.append(Text(f"log: {result.log_location}"))
+    parts.append(
+        Text(f"{result.state} in {result.wall_seconds:.1f} s; artifacts: {result.run_dir}")
+    )
+    return Group(*parts)
+
+
+def render_weather(result: RunResult, parts: list) -> None:
     model = result.model
     if model:
         cv = model["cv"]
@@ -60,15 +121,3 @@ def render(result: RunResult) -> Group:
             Text(f"gate: {verdict}", style="bold green" if gate["promote"] else "bold yellow")
         )
         parts.extend(Text(f"  {reason}") for reason in gate["reasons"])
-    registration = result.registration
-    if registration:
-        parts.append(Text(f"registry: {registration['reason']}"))
-    if result.model_sha256:
-        parts.append(Text(f"model sha256: {result.model_sha256}"))
-    if not result.ok:
-        parts.append(Text(f"FAILED at {result.failed_step}: {result.error}", style="bold red"))
-        parts.append(Text(f"log: {result.log_location}"))
-    parts.append(
-        Text(f"{result.state} in {result.wall_seconds:.1f} s; artifacts: {result.run_dir}")
-    )
-    return Group(*parts)

@@ -32,13 +32,18 @@ def config_in(
 ) -> Any:
     workdir = Path(workdir)
     p = pipelines.get(pipeline)
-    sections = p.config_type.sections()
     values: dict[str, Any] = {
         "paths.registry": str(workdir / "registry"),
         "paths.artifacts": str(workdir / "runs"),
         "paths.cache": str(workdir / "cache"),
         "alerts.log": str(workdir / "alerts.jsonl"),
-        **({"tracking.store": str(workdir / "mlflow")} if "tracking" in sections else {}),
+        # The pipeline's other paths (a landing zone, a state database) too, by their default's
+        # file name: nothing a test or lesson runs writes into the repository.
+        **{
+            f"{section}.{key}": str(workdir / Path(default).name)
+            for (section, key), default in p.config_type.PATH_KEYS.items()
+            if default and section not in ("paths", "alerts")
+        },
         **(small_overlay(pipeline) if small else {}),
         **(overrides or {}),
     }

@@ -42,7 +42,10 @@ CACHES_RESULTS = True  # a rerun serves every cacheable step from <paths.cache>/
 
 
 # Each pipeline's flow: "module:function".
-FLOWS = {"weather": "prefect_impl.flow:ml_pipeline"}
+FLOWS = {
+    "weather": "prefect_impl.flow:ml_pipeline",
+    "recsys": "prefect_impl.recsys:recsys_retrain",
+}
 
 
 def flow_of(pipeline: str) -> Any:

@@ -25,7 +25,8 @@ socket.socket.connect = socket.socket.connect_ex = refuse
 socket.create_connection = refuse
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder=sys.argv[1])
-heavy = sorted(m for m in ("pandas", "xgboost", "sklearn", "pandera") if m in sys.modules)
+heavy = sorted(m for m in ("pandas", "xgboost", "sklearn", "pandera", "duckdb")
+               if m in sys.modules)
 print(json.dumps({"errors": bag.import_errors, "dags": sorted(bag.dag_ids), "calls": calls,
                   "heavy": heavy}))
 """
@@ -48,7 +49,7 @@ def test_every_dag_file_parses_offline_without_a_database(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.splitlines()[-1])
     assert report["errors"] == {}
-    assert report["dags"] == ["ml_pipeline", "ml_training_pipeline"]
+    assert report["dags"] == ["ml_pipeline", "ml_training_pipeline", "recsys_retrain"]
     assert report["calls"] == []
     assert report["heavy"] == []  # heavy imports happen inside tasks, not at parse time
     assert not (tmp_path / "missing").exists()
@@ -92,3 +93,34 @@ def test_classic_dag_structure():
     assert [t.task_id for t in dag.tasks] == ["load_data", "train_model", "evaluate_model"]
     assert dag.get_task("evaluate_model").upstream_task_ids == {"train_model"}
     assert dag.default_args["retry_delay"] == timedelta(seconds=10)
+
+
+def test_recsys_dag_is_its_declaration_and_backfills_days_in_order():
+    from mlpipeline.recsys.steps import RECSYS
+
+    dag = runner.load_dag("recsys_retrain")
+    assert set(dag.task_ids) == set(RECSYS.steps)
+    assert {(up, t.task_id) for t in dag.tasks for up in t.upstream_task_ids} == RECSYS.edges
+    assert dag.catchup and dag.max_active_runs == 1
+    assert dag.params["data_date"] == ""  # a scheduled run takes its own day
+
+
+def test_a_scheduled_recsys_run_processes_the_day_of_its_data_interval(tmp_path):
+    from datetime import UTC, datetime
+
+    from airflow_impl.params import run_config
+    from mlpipeline import workspace
+    from mlpipeline.recsys.config import RecsysConfig
+
+    params = workspace.config_in(tmp_path, pipeline="recsys").to_params()
+    day = datetime(2026, 2, 25, tzinfo=UTC)
+    context = {
+        "params": {**params, "data_date": "", RUN_ID_PARAM: "r"},
+        "data_interval_start": day,
+        "data_interval_end": day + timedelta(days=1),
+    }
+    cfg, run_dir = run_config(context, RecsysConfig)
+    assert cfg.data.date == "2026-02-25"
+    assert run_dir == tmp_path / "runs" / "r"
+    context["params"]["data_date"] = "2026-03-01"  # set in the trigger form: kept
+    assert run_config(context, RecsysConfig)[0].data.date == "2026-03-01"

@@ -87,3 +87,60 @@ def test_step_reads_what_it_declares(name, finished_run, tmp_path):
         or name == "register_model"
         and (out.path / "registration.json").exists()
     )
+
+
+# -- the recommender pipeline, at small scale (about 10k events a day) ----------------------
+RECSYS = pipelines.get("recsys")
+
+
+@pytest.fixture(scope="module")
+def recsys_run(tmp_path_factory):
+    from mlpipeline import workspace
+    from mlpipeline.recsys.landing import ensure_landing
+
+    work = tmp_path_factory.mktemp("recsys-declarations")
+    # A planted null makes evaluate_ab read every section it declares (generator, data).
+    cfg = workspace.config_in(work, {"evaluation.plant_effect": 0.0}, pipeline="recsys")
+    ensure_landing(cfg)
+    return cfg, run_steps(cfg, work / "runs" / "once"), work
+
+
+@pytest.mark.parametrize("name", list(RECSYS.steps))
+def test_recsys_step_reads_what_it_declares(name, recsys_run, tmp_path):
+    global _opened
+    cfg, outputs, work = recsys_run
+    step = RECSYS.steps[name]
+    recording = RecordingConfig(cfg)
+    inputs = handles(RECSYS, name, {arg: outputs[up] for arg, up in step.inputs.items()})
+    if name == "register_model":  # the null was refused: promote, so that it reads everything
+        promoted = RECSYS.output("gate_model", tmp_path / "promoted")
+        promoted.write_json("gate", {**inputs["gate"].json("gate"), "promote": True})
+        inputs["gate"] = promoted
+    out = step.output(tmp_path / name)
+    out.path.mkdir()
+    with _lock:
+        _opened = []
+        try:
+            step.fn(recording, out, **inputs)
+        finally:
+            opened, _opened = _opened, None
+    assert recording.sections == set(step.reads), name
+    allowed = [Path(p).resolve() for p in step.files(cfg)] + [
+        (work / "runs").resolve(),
+        tmp_path.resolve(),
+    ]
+    outside = {
+        p
+        for p in opened
+        if not p.startswith((sys.prefix, sys.base_prefix, "/proc", "/dev", "/sys"))
+        and not any(Path(p).resolve().is_relative_to(a) for a in allowed)
+    }
+    assert outside == set(), f"{name} opened files it does not declare"
+    written = sorted(f.name for f in out.path.iterdir() if not f.name.startswith("."))
+    assert written == sorted(step.writes.values()), name
+
+
+def test_recsys_faults_name_the_declared_steps():
+    from mlpipeline.recsys.config import RECSYS_STEPS
+
+    assert tuple(RECSYS.steps) == RECSYS_STEPS

@@ -1,0 +1,435 @@
+"""The recommender pipeline: seven steps, each declared once with what it reads and writes.
+
+Data half: extract, merge_profiles. Model half: build_features, train_model, evaluate_ab,
+gate_model, register_model (the computations live in `extract`, `profiles`, `features`,
+`ranking`, `abtest`, `gate`; these functions only move files). Each step is a plain function
+``step(cfg, out, **inputs)`` on the seam of `mlpipeline.pipeline`, as the weather steps are:
+it reads its inputs through `StepOutput` handles, writes the files it declares into ``out``
+and returns nothing. Steps with side effects outside their folder are not cacheable:
+merge_profiles writes the profile state database, evaluate_ab and gate_model read the
+registry, register_model writes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import date, timedelta
+from importlib.metadata import version
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from mlpipeline import artifacts
+from mlpipeline.errors import ConfigError, DataError, RegistryError
+from mlpipeline.paths import CONFIGS
+from mlpipeline.pipeline import Pipeline, StepOutput
+from mlpipeline.recsys import abtest, gate, profiles, ranking
+from mlpipeline.recsys import extract as extract_mod
+from mlpipeline.recsys import features as feats
+from mlpipeline.recsys.config import RecsysConfig
+from mlpipeline.recsys.generator import partition_path
+from mlpipeline.registry import PRODUCTION, AliasChanged, Registry
+
+RECSYS = Pipeline(
+    name="recsys",
+    dag_id="recsys_retrain",
+    config_type=RecsysConfig,
+    default_config=CONFIGS / "recsys.toml",
+    reports={
+        "metrics": ("evaluate_ab", "ab"),
+        "gate": ("gate_model", "gate"),
+        "registration": ("register_model", "registration"),
+        "model": ("train_model", "meta"),
+    },
+)
+step = RECSYS.step
+STATE_TABLES = ("user_profiles", "item_stats", "user_items", "merged_deliveries")
+
+
+def day_files(cfg: RecsysConfig, days: Callable[[RecsysConfig], list[date]]) -> list[str]:
+    """The files a step reads for these days: landing partitions, or the user's one file."""
+    if cfg.data.source != "landing":
+        return [cfg.data.path]
+    return [str(partition_path(cfg.data.landing, d)) for d in days(cfg)]
+
+
+def state_files(cfg: RecsysConfig) -> list[str]:
+    """The profile database with its write-ahead log and writer lock."""
+    db = cfg.profiles.db
+    return [db, f"{db}.wal", f"{db}.lock"]
+
+
+def history_window(cfg: RecsysConfig) -> list[date]:
+    """Days D-1-H .. D of a run on D (H = features.history_days), oldest first."""
+    day, h = run_day(cfg), cfg.features.history_days
+    return [day - timedelta(days=i) for i in range(h + 1, -1, -1)]
+
+
+@step(
+    writes={"events": "events.parquet", "report": "extract.json"},
+    reads=("data",),
+    files=lambda cfg: day_files(cfg, lambda c: [run_day(c)]),
+)
+def extract(cfg: RecsysConfig, out: StepOutput) -> None:
+    """Read, check and clean the run's day of events (landing partition or user file).
+
+    Writes ``events`` (canonical, sorted by event_id) and ``report`` (rows read, duplicates,
+    late, dropped, event mix, content_sha256).
+    """
+    table, report = extract_mod.extract(SimpleNamespace(data=cfg.data))
+    out.write_json("report", report)
+    with artifacts.atomic_path(out.file("events")) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+@step(
+    inputs={"events": "extract"},
+    writes={**{name: f"{name}.parquet" for name in STATE_TABLES}, "merge": "merge.json"},
+    reads=("data", "profiles"),
+    files=state_files,
+    cacheable=False,  # writes the profile state database
+)
+def merge_profiles(cfg: RecsysConfig, out: StepOutput, events: StepOutput) -> None:
+    """Merge the day's events into the profile state, once; snapshot the state.
+
+    The delivery is named by ``data.date`` and the events' content sha256 (idempotent: a day
+    merged twice counts once). Writes the state's tables sorted by key as Parquet (immutable
+    per run) and ``merge`` (status, counts, state checksum).
+    """
+    sha = events.json("report")["content_sha256"]
+    delivery = cfg.data.date or f"file:{sha[:16]}"
+    result = profiles.merge(cfg.profiles, pq.read_table(events.file("events")), delivery, sha)
+    tables = profiles.read_tables(cfg.profiles)
+    for name, table in tables.items():
+        with artifacts.atomic_path(out.file(name)) as tmp:
+            pq.write_table(table, tmp, compression="zstd")
+    result.update(profiles.summary(tables), state_sha256=profiles.checksum(tables))
+    out.write_json("merge", result)
+
+
+# -- the model half ---------------------------------------------------------------------------
+POPULARITY = "the popularity baseline"
+
+
+def run_day(cfg: RecsysConfig) -> date:
+    if not cfg.data.date:
+        raise ConfigError(
+            "data.date is empty: the model half needs a run day (it trains on the day before "
+            "and evaluates on the day itself)"
+        )
+    return date.fromisoformat(str(cfg.data.date))
+
+
+def read_day(cfg: RecsysConfig, day: date) -> pd.DataFrame:
+    """One day's clean events, exactly as the `extract` step reads them (schema checked,
+    duplicates dropped, late events attributed to the day they landed)."""
+    data = dataclasses.replace(cfg.data, date=day.isoformat())
+    table, _ = extract_mod.extract(SimpleNamespace(data=data))
+    return table.to_pandas().assign(day=pd.Timestamp(day))
+
+
+def _sizes(cfg: RecsysConfig) -> feats.CandidateSizes:
+    f = cfg.features
+    return feats.CandidateSizes(
+        own=f.own_items,
+        cooc=f.cooc_items,
+        popular=f.popular_items,
+        neighbours_per_item=f.neighbours_per_item,
+    )
+
+
+@step(
+    inputs={"events": "extract", "profiles": "merge_profiles"},
+    writes={"train": "train.parquet", "evaluation": "evaluation.parquet", "info": "features.json"},
+    reads=("data", "features", "training"),
+    files=lambda cfg: day_files(cfg, history_window),
+)
+def build_features(
+    cfg: RecsysConfig, out: StepOutput, events: StepOutput, profiles: StepOutput
+) -> None:
+    """Training and evaluation frames for the run day D (time protocol: `recsys.features`).
+
+    Inputs: extract and merge_profiles only order the step after them. Reads days
+    D-1-H .. D (H = ``features.history_days``) through `extract` (landing partitions or the
+    user's file); history partitions that never landed (or days the user's file lacks) are
+    skipped and listed, a corrupt one fails the step, D-1 and D must be there.
+    Config: data, features, training.seed (the validation hash).
+
+    The profile table is not read: it holds the state after day D, and features for the
+    training day D-1 (and for D itself) must not see D's events. The same profile figures are
+    recomputed as of each cutoff from the window.
+    Writes: train (with a ``valid`` column), evaluation, info.
+    """
+    day, h = run_day(cfg), cfg.features.history_days
+    frames, missing = [], []
+    for d in history_window(cfg):
+        needed = d >= day - timedelta(days=1)
+        landed = cfg.data.source != "landing" or partition_path(cfg.data.landing, d).exists()
+        if not needed and not landed:
+            missing.append(d.isoformat())  # an early day of the system: less history
+            continue
+        try:
+            frames.append(read_day(cfg, d))
+        except DataError as e:
+            if needed:
+                raise DataError(
+                    f"a run on {day} trains on labels of {day - timedelta(days=1)} and evaluates "
+                    f"on {day}, so it needs both: {e}",
+                    where="build_features",
+                ) from None
+            if cfg.data.source == "landing":
+                raise  # a history partition that is there but unreadable: never skipped
+            missing.append(d.isoformat())  # the user's file has no events that day
+    train, evaluation, info = feats.build(
+        pd.concat(frames, ignore_index=True),
+        day,
+        history_days=h,
+        validation_percent=cfg.features.validation_percent,
+        seed=cfg.training.seed,
+        sizes=_sizes(cfg),
+    )
+    info["history_days_missing"] = missing
+    out.write_frame("train", train)
+    out.write_frame("evaluation", evaluation)
+    out.write_json("info", info)
+
+
+@step(
+    inputs={"features": "build_features"},
+    writes={"model": "model.ubj", "meta": "model.json"},
+    reads=("evaluation", "training"),
+)
+def train_model(cfg: RecsysConfig, out: StepOutput, features: StepOutput) -> None:
+    """Fit the ranker with early stopping on the validation users.
+
+    Writes: model (XGBoost UBJSON, cut at the best iteration), meta (sha256, best iteration,
+    validation history, feature list, versions).
+    """
+    frame = features.frame("train")
+    t = cfg.training
+    model_bytes, info = ranking.fit(
+        frame[~frame["valid"]],
+        frame[frame["valid"]],
+        feats.FEATURES,
+        k=cfg.evaluation.k,
+        max_rounds=t.max_rounds,
+        early_stopping_rounds=t.early_stopping_rounds,
+        learning_rate=t.learning_rate,
+        max_depth=t.max_depth,
+        min_child_weight=t.min_child_weight,
+        seed=t.seed,
+        n_jobs=t.n_jobs,
+    )
+    out.write_bytes("model", model_bytes)
+    info.update(
+        sha256=artifacts.sha256_bytes(model_bytes),
+        params={
+            "max_rounds": t.max_rounds,
+            "early_stopping_rounds": t.early_stopping_rounds,
+            "learning_rate": t.learning_rate,
+            "max_depth": t.max_depth,
+            "min_child_weight": t.min_child_weight,
+            "seed": t.seed,
+            "n_jobs": t.n_jobs,
+        },
+        xgboost_version=version("xgboost-cpu"),
+    )
+    out.write_json("meta", info)
+
+
+def read_model(model: StepOutput) -> tuple[bytes, dict[str, Any]]:
+    """The trained model's bytes, checked against the sha256 written beside them, and its meta."""
+    meta = model.json("meta")
+    model_bytes = model.file("model").read_bytes()
+    if artifacts.sha256_bytes(model_bytes) != meta["sha256"]:
+        raise RegistryError("the model does not match the sha256 beside it", where=str(model.path))
+    return model_bytes, meta
+
+
+def _standardise(x: np.ndarray) -> np.ndarray:
+    sd = x.std()
+    return (x - x.mean()) / (sd if sd > 0 else 1.0)
+
+
+def plant(
+    cfg: RecsysConfig, frame: pd.DataFrame, base: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A comparison whose truth is known: (candidate, production) scores built from `base`.
+
+    Both get ``z(base)`` plus independent seeded noise (sd ``evaluation.plant_noise``); the
+    candidate also gets ``plant_effect * z(true affinity)`` from the generator. With
+    ``plant_effect = 0`` the two are exchangeable: an exact null. Teaching and tests only: the
+    model that a promotion deploys is still the trained candidate.
+    """
+    from mlpipeline.recsys.generator import World
+
+    generator = cfg.generator
+    e = cfg.evaluation
+    rng = np.random.default_rng([e.seed, 1])
+    users, items = frame["user_id"].to_numpy(), frame["item_id"].to_numpy()
+    affinity = World(generator).true_affinity(users, items, run_day(cfg)).astype(np.float64)
+    z = _standardise(base)
+    production = z + rng.normal(0.0, e.plant_noise, len(z))
+    candidate = z + rng.normal(0.0, e.plant_noise, len(z)) + e.plant_effect * _standardise(affinity)
+    return candidate, production
+
+
+@step(
+    inputs={"features": "build_features", "model": "train_model"},
+    writes={"ab": "ab.json"},
+    reads=("data", "evaluation", "generator", "paths"),
+    files=lambda cfg: [cfg.paths.registry],
+    cacheable=False,  # reads the registry's production model, which other runs change
+)
+def evaluate_ab(
+    cfg: RecsysConfig, out: StepOutput, features: StepOutput, model: StepOutput
+) -> None:
+    """Candidate and production scored on the held-out day D, compared user by user.
+
+    Reads the registry's production model; with none, or one trained on other features, the
+    comparison is against the popularity baseline (see `gate`). The generator section is read
+    only when a planted effect is set (teaching and tests).
+    Writes: ab (the A/B table: means, paired differences, intervals, p-values, coverage).
+    """
+    frame = features.frame("evaluation")
+    info = features.json("info")
+    e = cfg.evaluation
+    candidate_bytes, meta = read_model(model)
+    frame["candidate"] = ranking.score(candidate_bytes, frame, feats.FEATURES)
+
+    registry = Registry(cfg.paths.registry)
+    current = registry.production()
+    production: dict[str, Any] | None = None
+    against, note = POPULARITY, "no production model yet (first run)"
+    if current is not None:
+        production = {"version": current.version, "sha256": current.sha256}
+        if current.record.get("features") == feats.FEATURES:
+            against, note = f"production v{current.version:04d}", None
+            frame["production"] = ranking.score(
+                registry.load_model(current.version), frame, feats.FEATURES
+            )
+        else:
+            note = f"production v{current.version:04d} was trained on other features"
+    if against == POPULARITY:
+        # Popularity: the window's weighted interactions; ties broken by item id (abtest).
+        frame["production"] = frame["i_weight"]
+    if e.plant_effect is not None:
+        base = frame["production"].to_numpy(dtype=np.float64)
+        frame["candidate"], frame["production"] = plant(cfg, frame, base)
+
+    result = abtest.compare(
+        frame,
+        candidate="candidate",
+        production="production",
+        k=e.k,
+        n_items=info["evaluation"]["catalogue_items"],
+        n_bootstrap=e.n_bootstrap,
+        n_permutations=e.n_permutations,
+        seed=e.seed,
+        alpha=e.alpha,
+    )
+    result.update(
+        against=against,
+        note=note,
+        alpha=e.alpha,
+        planted_effect=e.plant_effect,
+        evaluation_day=info["evaluation"]["label_day"],
+        candidate_sha256=meta["sha256"],
+        best_iteration=meta["best_iteration"],
+        production=production,
+    )
+    out.write_json("ab", result)
+
+
+@step(
+    inputs={"ab": "evaluate_ab"},
+    writes={"gate": "gate.json"},
+    reads=("evaluation", "gate"),
+    cacheable=False,  # follows evaluate_ab, whose production model other runs change
+)
+def gate_model(cfg: RecsysConfig, out: StepOutput, ab: StepOutput) -> None:
+    """Decide: deploy only if better beyond doubt and no guardrail drops (see `gate`).
+
+    Writes: gate (promote, the verdict in one sentence, every check as a PASS/FAIL line).
+    """
+    result = ab.json("ab")
+    promote, reasons = gate.decide(result, cfg.gate, cfg.evaluation.alpha)
+    if result.get("note"):
+        reasons.insert(0, f"NOTE compared with {result['against']}: {result['note']}")
+    out.write_json(
+        "gate",
+        {
+            "promote": promote,
+            "verdict": gate.verdict(
+                promote, result["against"], [r for r in reasons if not r.startswith("NOTE")]
+            ),
+            "reasons": reasons,
+            "against": result["against"],
+            "candidate_sha256": result["candidate_sha256"],
+            "production": result["production"],
+        },
+    )
+
+
+@step(
+    inputs={"model": "train_model", "ab": "evaluate_ab", "gate": "gate_model"},
+    writes={"registration": "registration.json"},
+    reads=("data", "paths"),
+    files=lambda cfg: [cfg.paths.registry],
+    cacheable=False,  # writes the registry
+)
+def register_model(
+    cfg: RecsysConfig, out: StepOutput, model: StepOutput, ab: StepOutput, gate: StepOutput
+) -> None:
+    """Deploy: register the candidate and move the production alias, if the gate said so.
+
+    Writes: registration; the registry entry (model.ubj + entry.json, sha256, no pickle).
+    """
+    decision = gate.json("gate")
+    production = decision["production"]
+    if not decision["promote"]:
+        result = {"registered": False, "version": None, "reason": decision["verdict"]}
+    elif production and production["sha256"] == decision["candidate_sha256"]:
+        result = {
+            "registered": False,
+            "version": production["version"],
+            "reason": f"identical to production v{production['version']:04d}: nothing to do",
+        }
+    else:
+        model_bytes, meta = read_model(model)
+        ab_table = ab.json("ab")
+        try:
+            entry = Registry(cfg.paths.registry).register(
+                model_bytes,
+                {
+                    "pipeline": "recsys",
+                    "run_day": run_day(cfg).isoformat(),
+                    "features": meta["features"],
+                    "best_iteration": meta["best_iteration"],
+                    "params": meta["params"],
+                    "metrics": {
+                        "ndcg": ab_table["ndcg"],
+                        "recall": ab_table["recall"],
+                        "coverage": ab_table["coverage"],
+                        "against": ab_table["against"],
+                    },
+                    "run_dir": str(out.path.parent),
+                },
+                alias=PRODUCTION,
+                # Promote only if production is still the model the A/B test compared against.
+                expected=production["sha256"] if production else None,
+            )
+        except AliasChanged as e:
+            result = {"registered": False, "version": None, "reason": f"not promoted: {e}"}
+        else:
+            how = "registered as" if entry.created else "reused the existing entry"
+            result = {
+                "registered": True,
+                "version": entry.version,
+                "reason": f"{how} v{entry.version:04d} and promoted to production",
+            }
+    out.write_json("registration", result)

@@ -1,0 +1,92 @@
+"""The recommender pipeline as a Prefect 3 flow: one `@task` per step, wired in one `@flow`.
+
+Read it beside `mock_impl/recsys.py` and `airflow_impl/dags/recsys_retrain.py`: the seven steps
+of `mlpipeline.recsys.steps`, the same names, output directories passed from task to task. The
+plumbing is the weather flow's (`flow.py` explains it): one typed `cfg` parameter, retries and
+timeouts from `[orchestration]` (`options.configured`), permanent errors not retried, one alert
+per failed run (`hooks`). Steps with side effects (the profile state database, the registry)
+use `NO_CACHE`. One flow run is one day (``cfg.data.date``): a backfill is one run per day, in
+order, because each day's merge builds on the state the day before left.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from mlpipeline.execution import run_step
+from mlpipeline.recsys.config import RecsysConfig
+from mlpipeline.recsys.steps import RECSYS
+from prefect_impl.cache import SERIALIZER, STEP_CACHE
+from prefect_impl.hooks import alert_on_failure, record_failure, retry_if_transient
+from prefect_impl.options import configured
+
+
+@task(cache_policy=STEP_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
+def extract(cfg: RecsysConfig, run_dir: str) -> str:
+    return run_step(RECSYS, "extract", cfg, run_dir)
+
+
+@task(cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
+def merge_profiles(cfg: RecsysConfig, run_dir: str, events: str) -> str:
+    return run_step(RECSYS, "merge_profiles", cfg, run_dir, events=events)
+
+
+@task(cache_policy=STEP_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
+def build_features(cfg: RecsysConfig, run_dir: str, events: str, profiles: str) -> str:
+    return run_step(RECSYS, "build_features", cfg, run_dir, events=events, profiles=profiles)
+
+
+@task(cache_policy=STEP_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
+def train_model(cfg: RecsysConfig, run_dir: str, features: str) -> str:
+    return run_step(RECSYS, "train_model", cfg, run_dir, features=features)
+
+
+@task(cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
+def evaluate_ab(cfg: RecsysConfig, run_dir: str, features: str, model: str) -> str:
+    return run_step(RECSYS, "evaluate_ab", cfg, run_dir, features=features, model=model)
+
+
+@task(cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
+def gate_model(cfg: RecsysConfig, run_dir: str, ab: str) -> str:
+    return run_step(RECSYS, "gate_model", cfg, run_dir, ab=ab)
+
+
+@task(cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
+def register_model(cfg: RecsysConfig, run_dir: str, model: str, ab: str, gate: str) -> str:
+    return run_step(RECSYS, "register_model", cfg, run_dir, model=model, ab=ab, gate=gate)
+
+
+@flow(
+    name="recsys_retrain",
+    flow_run_name="{run_id}",
+    task_runner=ThreadPoolTaskRunner(max_workers=2),  # orchestration.max_workers: see runner
+    persist_result=False,  # the flow returns paths: nothing worth storing
+    result_serializer=SERIALIZER,  # a failed run's exception is still stored: as JSON, not pickle
+    on_failure=[alert_on_failure],
+)
+def recsys_retrain(cfg: RecsysConfig, run_id: str) -> dict[str, Any]:
+    """Retrain the recommender on one day, A/B it against production, deploy if better."""
+    run_dir = str(Path(cfg.paths.artifacts) / run_id)
+
+    events = configured(extract, cfg)(cfg, run_dir)
+    profiles = configured(merge_profiles, cfg)(cfg, run_dir, events=events)
+    features = configured(build_features, cfg)(cfg, run_dir, events=events, profiles=profiles)
+    model = configured(train_model, cfg)(cfg, run_dir, features=features)
+    ab = configured(evaluate_ab, cfg)(cfg, run_dir, features=features, model=model)
+    gate = configured(gate_model, cfg)(cfg, run_dir, ab=ab)
+    registration = configured(register_model, cfg)(cfg, run_dir, model=model, ab=ab, gate=gate)
+
+    return {
+        "extract": events,
+        "merge_profiles": profiles,
+        "build_features": features,
+        "train_model": model,
+        "evaluate_ab": ab,
+        "gate_model": gate,
+        "register_model": registration,
+    }

@@ -1,0 +1,122 @@
+"""The recommender pipeline's contract: every installed engine, two days in a row, at small
+scale (about 10k events a day), gives what the mock engine gives.
+
+Same task names and edges as the declaration, same A/B table to the bit, same model sha256,
+same gate decision and registration, same profile state checksum after each day. Day 1 is a
+first run (compared with the popularity baseline); day 2 is compared with day 1's production
+model, so the registry and the profile state carry over between the runs as in production.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlpipeline import engines, workspace
+from mlpipeline.recsys.generator import land_days
+from mlpipeline.recsys.steps import RECSYS, history_window
+from mlpipeline.runs import RunResult
+
+DAYS = ("2026-03-01", "2026-03-02")
+
+
+def run_days(engine_name: str, workdir: Path, days: tuple[str, ...] = DAYS) -> list[RunResult]:
+    """Land the days D1-1-H .. D2 (a run on D reads D-1-H .. D), then run each day."""
+    results = []
+    for day in days:
+        cfg = workspace.config_in(workdir, {"data.date": day}, pipeline="recsys")
+        if day == DAYS[0]:
+            first = history_window(cfg)[0]
+            land_days(
+                cfg.data.landing,
+                cfg.generator,
+                first,
+                (date.fromisoformat(DAYS[1]) - first).days + 1,
+            )
+        result = engines.load(engine_name).run_pipeline(cfg, run_id=f"{engine_name}-{day}")
+        assert result.ok, f"{engine_name} {day}: {result.failed_step}: {result.error}"
+        results.append(result)
+    return results
+
+
+def outcome(result: RunResult) -> dict[str, Any]:
+    return {
+        "ab": result.metrics,
+        "model_sha256": result.model_sha256,
+        "gate": result.gate,
+        "registration": result.registration,
+        "state_sha256": result.output("merge_profiles").json("merge")["state_sha256"],
+    }
+
+
+@pytest.fixture(scope="session")
+def recsys_reference(tmp_path_factory: pytest.TempPathFactory) -> list[RunResult]:
+    return run_days("mock", tmp_path_factory.mktemp("recsys-reference"))
+
+
+@pytest.fixture(scope="session")
+def recsys_runs(
+    engine_name: str, recsys_reference: list[RunResult], tmp_path_factory: pytest.TempPathFactory
+) -> list[RunResult]:
+    if engine_name == "mock":  # the reference is the mock engine's run: no need to run it twice
+        return recsys_reference
+    return run_days(engine_name, tmp_path_factory.mktemp(f"recsys-{engine_name}"))
+
+
+def test_graph_is_the_declaration(recsys_runs: list[RunResult]):
+    for result in recsys_runs:
+        assert set(result.tasks) == set(RECSYS.steps)
+        assert result.edges == RECSYS.edges
+
+
+def test_same_outcome_as_the_mock_engine(recsys_runs, recsys_reference):
+    for result, reference in zip(recsys_runs, recsys_reference, strict=True):
+        assert outcome(result) == outcome(reference), result.run_id
+
+
+def test_first_day_deploys_against_the_baseline_second_is_judged_against_it(recsys_runs):
+    first, second = (outcome(r) for r in recsys_runs)
+    assert first["ab"]["against"] == "the popularity baseline"
+    assert first["registration"]["version"] == 1
+    assert second["ab"]["against"] == "production v0001"
+    assert first["state_sha256"] != second["state_sha256"]
+
+
+# -- failure at merge_profiles: the step that writes the profile state ----------------------
+def test_merge_fault_permanent_alerts_once_and_changes_nothing_transient_is_retried(
+    engine_name: str, recsys_reference: list[RunResult], tmp_path_factory
+):
+    from mlpipeline import artifacts
+    from mlpipeline.recsys import profiles
+    from mlpipeline.registry import Registry
+
+    workdir = tmp_path_factory.mktemp(f"recsys-faults-{engine_name}")
+    run_days(engine_name, workdir, DAYS[:1])  # lands both days, runs day 1
+    cfg = workspace.config_in(workdir, {"data.date": DAYS[1]}, pipeline="recsys")
+    engine = engines.load(engine_name)
+
+    def state() -> tuple[str, str | None]:
+        production = Registry(cfg.paths.registry).production()
+        return profiles.state_checksum(cfg.profiles), production.sha256 if production else None
+
+    before = state()
+    broken = workspace.config_in(
+        workdir, {"data.date": DAYS[1], "faults": {"merge_profiles": -1}}, pipeline="recsys"
+    )
+    failed = engine.run_pipeline(broken, run_id=f"{engine_name}-permanent")
+    assert not failed.ok and failed.failed_step == "merge_profiles"
+    alerts = artifacts.read_jsonl(cfg.alerts.log)
+    assert [a["run_id"] for a in alerts] == [f"{engine_name}-permanent"]
+    assert state() == before  # no merge, no deploy
+
+    flaky = workspace.config_in(
+        workdir, {"data.date": DAYS[1], "faults": {"merge_profiles": 1}}, pipeline="recsys"
+    )
+    retried = engine.run_pipeline(flaky, run_id=f"{engine_name}-transient")
+    assert retried.ok, retried.error
+    assert retried.tasks["merge_profiles"].attempts == 2
+    assert outcome(retried) == outcome(recsys_reference[1])
+    assert len(artifacts.read_jsonl(cfg.alerts.log)) == 1
