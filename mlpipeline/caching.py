@@ -131,6 +131,7 @@ class ResultCache:
         return record
 
     def put(self, task: str, key: str, value: Any) -> None:
+        # Not fsynced: a record lost or torn by a power cut reads as a miss (see `get`).
         artifacts.write_json(
             self._path(task, key),
             {
@@ -139,4 +140,5 @@ class ResultCache:
                 "stored": time.time(),
                 "task": task,
             },
+            durable=False,
         )
