@@ -288,8 +288,10 @@ class AirflowAdapter:
 
     def pipeline(self, cfg: PipelineConfig, run_id: str) -> RunResult:
         from airflow_impl import runner
+        from mlpipeline import pipelines
 
-        self._alone(f"{runner.DAG_ID}.py", (runner.DAGS / f"{runner.DAG_ID}.py").read_text())
+        name = f"{pipelines.for_config(cfg).dag_id}.py"
+        self._alone(name, (runner.DAGS / name).read_text())
         return runner.run_pipeline(cfg, run_id=run_id)
 
 

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import statistics
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -44,15 +45,25 @@ _ids = itertools.count()
 RUNNER_VARIANT = {"mock": "default", "airflow": "tuned", "prefect": "tuned"}
 
 
-def noop_step(cfg, out, **inputs) -> None:
-    """A step body that does nothing: its consumers are no-ops too, so it writes nothing."""
+def noop_body(real: Callable[..., None]) -> Callable[..., None]:
+    """A step body that does nothing (its consumers are no-ops too, so it writes nothing). It
+    wraps the real one, so the cache key still fingerprints the real step's code: that hashing
+    is our wiring's cost, not the step's."""
+
+    @functools.wraps(real)
+    def noop(cfg, out, **inputs) -> None:
+        pass
+
+    return noop
 
 
 @contextlib.contextmanager
 def noop_steps(pipeline: Pipeline) -> Iterator[None]:
     """Every step of `pipeline` with a no-op body, the declarations otherwise unchanged."""
     real = dict(pipeline.steps)
-    pipeline.steps.update({n: dataclasses.replace(s, fn=noop_step) for n, s in real.items()})
+    pipeline.steps.update(
+        {n: dataclasses.replace(s, fn=noop_body(s.fn)) for n, s in real.items()}
+    )
     try:
         yield
     finally:

@@ -38,6 +38,20 @@ def _names(code: types.CodeType) -> set[str]:
     return names
 
 
+# Source text per code object (a function) or class. Finding a function's source reads and
+# tokenizes its file: that was most of a key's cost (30-120 ms per step on a busy machine, per
+# task and run). A loaded function's code cannot change, so its source is read once per process;
+# the walk over the names it calls is redone on every key, so a rebound helper still counts.
+_sources: dict[Any, str] = {}
+
+
+def _source(obj: Any) -> str:
+    key = getattr(obj, "__code__", obj)
+    if key not in _sources:
+        _sources[key] = inspect.getsource(obj)
+    return _sources[key]
+
+
 def code_fingerprint(fn: Any) -> str:
     """sha256 over the source of `fn` and, transitively, of the project functions it uses."""
     seen: dict[str, str] = {}
@@ -47,7 +61,7 @@ def code_fingerprint(fn: Any) -> str:
         key = f"{obj.__module__}.{obj.__qualname__}"
         if key in seen:
             return
-        seen[key] = inspect.getsource(obj)
+        seen[key] = _source(obj)
         if isinstance(obj, type):
             for member in vars(obj).values():
                 if isinstance(member, staticmethod | classmethod):
