@@ -65,7 +65,9 @@ def dumps(obj: Any) -> str:
 
 
 def write_json(path: str | Path, obj: Any, durable: bool = True) -> Path:
-    return write_bytes(path, dumps(obj).encode("utf-8"), durable)
+    data = dumps(obj).encode("utf-8")
+    # The default call keeps write_bytes' two-argument form (tests replace it to inject faults).
+    return write_bytes(path, data) if durable else write_bytes(path, data, durable=False)
 
 
 def append_jsonl(path: str | Path, obj: Any, durable: bool = True) -> None:
