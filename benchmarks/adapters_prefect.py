@@ -268,9 +268,7 @@ class PrefectAdapter:
         return Outcome(
             sum(task_runs.step_name(r) == shape.mapped for r in done),
             tasks=len(done),
-            span=(
-                max(r.end_time for r in done) - min(r.start_time for r in done)
-            ).total_seconds(),
+            span=(max(r.end_time for r in done) - min(r.start_time for r in done)).total_seconds(),
         )
 
     def pipeline(self, cfg: PipelineConfig, run_id: str) -> RunResult:

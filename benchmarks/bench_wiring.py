@@ -61,9 +61,7 @@ def noop_body(real: Callable[..., None]) -> Callable[..., None]:
 def noop_steps(pipeline: Pipeline) -> Iterator[None]:
     """Every step of `pipeline` with a no-op body, the declarations otherwise unchanged."""
     real = dict(pipeline.steps)
-    pipeline.steps.update(
-        {n: dataclasses.replace(s, fn=noop_body(s.fn)) for n, s in real.items()}
-    )
+    pipeline.steps.update({n: dataclasses.replace(s, fn=noop_body(s.fn)) for n, s in real.items()})
     try:
         yield
     finally:
@@ -100,9 +98,9 @@ def test_wiring_bare(benchmark, adapter, tmp_path_factory):
     benchmark.pedantic(
         lambda: check(adapter.bare(shape)),
         rounds=settings.WIRING_ROUNDS,
-        warmup_rounds=settings.WARMUP,
+        warmup_rounds=settings.WIRING_WARMUP,
     )
-    del spans[: settings.WARMUP]
+    del spans[: settings.WIRING_WARMUP]
     benchmark.extra_info["span_median"] = statistics.median(spans)
 
 
@@ -126,7 +124,7 @@ def test_wiring_ours(benchmark, adapter, tmp_path_factory):
         spans.append(span([(t.start, t.end) for t in result.tasks.values()]))
 
     benchmark.pedantic(
-        run, setup=setup, rounds=settings.WIRING_ROUNDS, warmup_rounds=settings.WARMUP
+        run, setup=setup, rounds=settings.WIRING_ROUNDS, warmup_rounds=settings.WIRING_WARMUP
     )
-    del spans[: settings.WARMUP]
+    del spans[: settings.WIRING_WARMUP]
     benchmark.extra_info["span_median"] = statistics.median(spans)
