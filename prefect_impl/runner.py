@@ -20,6 +20,8 @@ its end, and only code can turn it off (no environment value means None).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 import os
 import time
@@ -52,29 +54,44 @@ def flow_of(pipeline: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+@functools.cache
+def _flow(pipeline: str, workers: int) -> Any:
+    """The pipeline's flow with its task runner, made once per process: `with_options` builds a
+    new flow and its parameter schema (about 0.1 s). Each run duplicates the task runner."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return flow_of(pipeline).with_options(task_runner=ThreadPoolTaskRunner(workers))
+
+
 def run_pipeline(cfg: Any, *, run_id: str, heartbeat: bool = False) -> RunResult:
     """Run the flow; `heartbeat=True` keeps Prefect's default (for the benchmarks' default row)."""
     for key, value in prefect_environment(cfg).items():
         os.environ.setdefault(key, value)
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect makes one level
     # Only now: Prefect reads the settings above when first imported.
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-    from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        get_current_settings,
+        temporary_settings,
+    )
 
     from prefect_impl import task_runs
     from prefect_impl.hooks import log_location
 
     pipeline = pipelines.for_config(cfg)
     workers = cfg.orchestration.max_workers
-    flow = flow_of(pipeline.name).with_options(task_runner=ThreadPoolTaskRunner(workers))
+    flow = _flow(pipeline.name, workers)
 
     run_dir = Path(cfg.paths.artifacts) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    updates = {} if heartbeat else {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    # Entering temporary_settings rebuilds Prefect's settings (about 0.1-0.3 s): only when the
+    # heartbeat is to go and is still on.
+    keep = heartbeat or get_current_settings().flows.heartbeat_frequency is None
+    no_heartbeat = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     started = time.perf_counter()
     # The steps' log and Prefect's own records (failed tasks with their tracebacks) share a file.
     with logging_to(run_dir / RUN_LOG), logging_to(run_dir / RUN_LOG, level=None, logger="prefect"):
-        with temporary_settings(updates=updates):
+        with contextlib.nullcontext() if keep else temporary_settings(updates=no_heartbeat):
             # return_state: a failed run is reported in the summary, not raised as a traceback.
             state = flow(cfg, run_id, return_state=True)
         flow_run_id = state.state_details.flow_run_id
