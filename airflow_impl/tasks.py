@@ -38,7 +38,9 @@ def run_step(name: str, context: Context, index: int | None = None, **inputs: An
         from mlpipeline.execution import reuse_or_run
 
         cfg, run_dir = run_config(context, pipeline.config_type)
-        inputs = {k: v if isinstance(v, str) else list(v) for k, v in inputs.items()}
+        # A mapped upstream arrives as a lazy XCom sequence: one slice is one request, where
+        # list() asks item by item and ends on a 404 that Airflow logs as an error.
+        inputs = {k: v if isinstance(v, str) else v[:] for k, v in inputs.items()}
         return attempts.run_attempt(
             lambda: reuse_or_run(pipeline, name, cfg, run_dir, ENGINE, index, **inputs),
             cfg.orchestration.task_timeout_seconds,

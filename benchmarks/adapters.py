@@ -8,6 +8,8 @@ skipped or failed):
 * ``flaky(failures, delay, backoff)``: one task failing `failures` times before it succeeds,
   retried by the engine with its idiomatic backoff policy.
 * ``pipeline(cfg, run_id)``: the full ML pipeline (the engine's ``run_pipeline``).
+* ``bare(shape)``: a pipeline's graph as plain no-op tasks (same names, edges and fan-out width),
+  none of our wiring: the baseline `bench_wiring.py` compares our wiring against.
 
 `direct` is the physical limit: the same Python calls with no engine at all.
 The Airflow and Prefect adapters live in their own modules (imported only where installed).
@@ -32,6 +34,34 @@ class Outcome:
     value: Any  # what the last task returned
     attempts: dict[str, int] = field(default_factory=dict)  # task -> attempts the engine recorded
     tasks: int = 0  # tasks the engine reports as executed
+    span: float = 0.0  # first task start to last task end, by the engine's own records
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A pipeline's graph without its steps: task names, edges, and the fan-out's width."""
+
+    names: tuple[str, ...]  # in declaration (topological) order
+    inputs: dict[str, dict[str, str]]  # task -> argument -> upstream task
+    mapped: str  # the fanned-out task
+    map_arg: str  # the argument each of its instances gets its index in
+    width: int
+
+    @classmethod
+    def of(cls, pipeline: Any, width: int) -> Shape:
+        (mapped,) = [s for s in pipeline.steps.values() if s.mapped]
+        return cls(
+            tuple(pipeline.steps),
+            {n: dict(s.inputs) for n, s in pipeline.steps.items()},
+            mapped.name,
+            mapped.map_arg,
+            width,
+        )
+
+    @property
+    def instances(self) -> int:
+        """Task instances one run executes: one per task, `width` for the fanned-out one."""
+        return len(self.names) - 1 + self.width
 
 
 class Adapter(Protocol):
@@ -45,6 +75,7 @@ class Adapter(Protocol):
     def fanout(self, k: int) -> Outcome: ...
     def flaky(self, failures: int, delay: float, backoff: float, workdir: Path) -> Outcome: ...
     def pipeline(self, cfg: PipelineConfig, run_id: str) -> RunResult: ...
+    def bare(self, shape: Shape) -> Outcome: ...
 
 
 def noop(x: int = 0) -> int:
@@ -167,6 +198,23 @@ class MockAdapter:
         from mock_impl.runner import run_pipeline
 
         return run_pipeline(cfg, run_id=run_id)
+
+    def bare(self, shape: Shape) -> Outcome:
+        from mock_impl.engine import DAG
+
+        dag = DAG("bare", **self.settings)
+        for name in shape.names:
+            fan = shape.width if name == shape.mapped else None
+            dag.add_task(name, lambda **inputs: None, inputs=shape.inputs[name], map_count=fan)
+        run = dag.run("bare")
+        assert run.state == SUCCESS, run.errors
+        records = [r for n, r in run.tasks.items() if n not in run.instances]
+        records += [r for parts in run.instances.values() for r in parts]
+        return Outcome(
+            len(run.instances.get(shape.mapped, [])),
+            tasks=sum(r.state == SUCCESS for r in records),
+            span=max(r.end for r in records) - min(r.start for r in records),
+        )
 
 
 def load(engine: str, variant: str = "default") -> Adapter:

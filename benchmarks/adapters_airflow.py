@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.adapters import Outcome
+from benchmarks.adapters import Outcome, Shape
 from mlpipeline.config import PipelineConfig
 from mlpipeline.runs import RunResult
 
@@ -102,6 +102,70 @@ def bench_flaky():
 
 
 bench_flaky()
+"""
+
+# The weather DAG's shape (airflow_impl/dags/ml_pipeline.py) with plain no-op tasks: no params,
+# no callbacks, no config. `bare()` checks it against the pipeline's declared shape.
+BARE = """
+from airflow.sdk import dag, task
+
+
+@task
+def load_data():
+    return "raw"
+
+
+@task
+def validate_data(raw):
+    return "validated"
+
+
+@task
+def build_features(validated):
+    return "features"
+
+
+@task
+def split_data(features):
+    return "split"
+
+
+@task
+def tune_model(split, candidate):
+    return "tuning"
+
+
+@task
+def train_model(split, tuning):
+    return "model"
+
+
+@task
+def evaluate_model(model, split):
+    return "metrics"
+
+
+@task
+def gate_model(metrics, split):
+    return "gate"
+
+
+@task
+def register_model(model, gate):
+    return "registration"
+
+
+@dag(dag_id="bench_bare", schedule=None, catchup=False)
+def bench_bare():
+    raw = load_data()
+    features = build_features(validate_data(raw))
+    split = split_data(features)
+    tuning = tune_model.partial(split=split).expand(candidate=list(range({width})))
+    model = train_model(split, tuning)
+    register_model(model, gate_model(evaluate_model(model, split), split))
+
+
+bench_bare()
 """
 
 
@@ -196,10 +260,38 @@ class AirflowAdapter:
         run_id = self._run(text, "bench_flaky", workdir=str(workdir))
         return self._outcome("bench_flaky", run_id, "flaky")
 
+    def bare(self, shape: Shape) -> Outcome:
+        from airflow.models import TaskInstance
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        text = BARE.format(width=shape.width)
+        run_id = self._run(text, "bench_bare")
+        dag = self._dags[text]
+        edges = {(up, t.task_id) for t in dag.tasks for up in t.upstream_task_ids}
+        declared = {(up, n) for n in shape.names for up in shape.inputs[n].values()}
+        assert edges == declared, f"the bare DAG's edges differ: {edges ^ declared}"
+        with create_session() as session:
+            tis = session.scalars(
+                select(TaskInstance).where(
+                    TaskInstance.dag_id == "bench_bare", TaskInstance.run_id == run_id
+                )
+            ).all()
+            done = [ti for ti in tis if str(ti.state) == "success"]
+            return Outcome(
+                sum(ti.task_id == shape.mapped for ti in done),
+                tasks=len(done),
+                span=(
+                    max(ti.end_date for ti in done) - min(ti.start_date for ti in done)
+                ).total_seconds(),
+            )
+
     def pipeline(self, cfg: PipelineConfig, run_id: str) -> RunResult:
         from airflow_impl import runner
+        from mlpipeline import pipelines
 
-        self._alone(f"{runner.DAG_ID}.py", (runner.DAGS / f"{runner.DAG_ID}.py").read_text())
+        name = f"{pipelines.for_config(cfg).dag_id}.py"
+        self._alone(name, (runner.DAGS / name).read_text())
         return runner.run_pipeline(cfg, run_id=run_id)
 
 

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow, task, unmapped
 from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogWorker
 from prefect.runtime import task_run
@@ -45,7 +45,7 @@ from prefect.settings import (
 )
 from prefect.tasks import exponential_backoff
 
-from benchmarks.adapters import Outcome, flaky_body, noop
+from benchmarks.adapters import Outcome, Shape, flaky_body, noop
 from mlpipeline.config import PipelineConfig
 from mlpipeline.runs import RunResult
 
@@ -111,6 +111,62 @@ def flaky_flow(failures: int, delay: float, workdir: str) -> tuple[str, int]:
         retry_jitter_factor=None,  # the benchmark checks the configured waits are honoured
     )
     return retried(failures, workdir)
+
+
+# The weather flow's shape (prefect_impl/flow.py) with plain no-op tasks: no config, no hooks,
+# no cache policy, no retries. `bare()` checks its task runs against the declared shape.
+@task
+def load_data() -> str:
+    return "raw"
+
+
+@task
+def validate_data(raw: str) -> str:
+    return "validated"
+
+
+@task
+def build_features(validated: str) -> str:
+    return "features"
+
+
+@task
+def split_data(features: str) -> str:
+    return "split"
+
+
+@task
+def tune_model(split: str, candidate: int) -> str:
+    return "tuning"
+
+
+@task
+def train_model(split: str, tuning: list[str]) -> str:
+    return "model"
+
+
+@task
+def evaluate_model(model: str, split: str) -> str:
+    return "metrics"
+
+
+@task
+def gate_model(metrics: str, split: str) -> str:
+    return "gate"
+
+
+@task
+def register_model(model: str, gate: str) -> str:
+    return "registration"
+
+
+@flow(persist_result=False)
+def bare_flow(width: int) -> None:
+    raw = load_data()
+    split = split_data(build_features(validate_data(raw)))
+    tuning = tune_model.map(unmapped(split), candidate=range(width)).result()
+    model = train_model(split, tuning)
+    register_model(model, gate_model(evaluate_model(model, split), split))
 
 
 class PrefectAdapter:
@@ -194,6 +250,26 @@ class PrefectAdapter:
         with self._settings():
             value, attempts = flaky_flow(failures, delay, str(workdir))
         return Outcome(value, {"flaky": attempts}, tasks=1)
+
+    def bare(self, shape: Shape) -> Outcome:
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        from prefect_impl import task_runs
+
+        # The runner's task runner: two workers (orchestration.max_workers).
+        bare = bare_flow.with_options(task_runner=ThreadPoolTaskRunner(2))
+        with self._settings():
+            state = bare(shape.width, return_state=True)
+            assert state.is_completed(), state.message
+            runs = task_runs.read_task_runs(state.state_details.flow_run_id, shape.instances)
+        done = [r for r in runs if r.state and r.state.is_completed()]
+        steps = {task_runs.step_name(r) for r in done}
+        assert steps == set(shape.names), f"the bare flow's tasks differ: {steps}"
+        return Outcome(
+            sum(task_runs.step_name(r) == shape.mapped for r in done),
+            tasks=len(done),
+            span=(max(r.end_time for r in done) - min(r.start_time for r in done)).total_seconds(),
+        )
 
     def pipeline(self, cfg: PipelineConfig, run_id: str) -> RunResult:
         from prefect_impl.runner import run_pipeline

@@ -9,7 +9,7 @@ import sys
 
 from benchmarks import settings
 from benchmarks.conftest import record
-from benchmarks.workload import ROOT
+from mlpipeline.paths import ROOT
 
 
 def test_cold_start(benchmark, adapter, tmp_path_factory):

@@ -13,7 +13,7 @@ from benchmarks.conftest import record
 from benchmarks.workload import pipeline_config
 from mlpipeline import artifacts
 from mlpipeline.graph import CACHEABLE, STEPS
-from mlpipeline.steps import TIMINGS
+from mlpipeline.runs import TIMINGS
 
 _ids = itertools.count()
 

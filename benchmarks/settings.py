@@ -14,3 +14,6 @@ BACKOFF_DELAY, BACKOFF_FACTOR = 0.1, 2.0  # the idiomatic series: waits 0.1, 0.2
 ROUNDS = 2 if QUICK else 5
 SLOW_ROUNDS = 1 if QUICK else 5  # full pipeline runs and cold starts
 WARMUP = 1
+# bench_wiring: medians of a noisy, shared machine; quick mode runs it last, engines warm.
+WIRING_ROUNDS = 1 if QUICK else 7
+WIRING_WARMUP = 0 if QUICK else 1

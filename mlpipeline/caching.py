@@ -44,6 +44,19 @@ def _names(code: types.CodeType) -> set[str]:
 # in parallel, so fingerprints are taken one at a time.
 _SOURCE_LOCK = threading.Lock()
 
+# Source text per code object (a function) or class. Finding a function's source reads and
+# tokenizes its file: that was most of a key's cost (30-120 ms per step on a busy machine, per
+# task and run). A loaded function's code cannot change, so its source is read once per process;
+# the walk over the names it calls is redone on every key, so a rebound helper still counts.
+_sources: dict[Any, str] = {}
+
+
+def _source(obj: Any) -> str:
+    key = getattr(obj, "__code__", obj)
+    if key not in _sources:
+        _sources[key] = inspect.getsource(obj)
+    return _sources[key]
+
 
 def code_fingerprint(fn: Any) -> str:
     """sha256 over the source of `fn` and, transitively, of the project functions it uses."""
@@ -60,7 +73,7 @@ def _code_fingerprint(fn: Any) -> str:
         if key in seen:
             return
         try:
-            seen[key] = inspect.getsource(obj)
+            seen[key] = _source(obj)
         except OSError:  # generated code (a dataclass's __init__): its class's source covers it
             seen[key] = ""
             return
@@ -147,6 +160,7 @@ class ResultCache:
         return record
 
     def put(self, task: str, key: str, value: Any) -> None:
+        # Not fsynced: a record lost or torn by a power cut reads as a miss (see `get`).
         artifacts.write_json(
             self._path(task, key),
             {
@@ -155,4 +169,5 @@ class ResultCache:
                 "stored": time.time(),
                 "task": task,
             },
+            durable=False,
         )
