@@ -280,9 +280,12 @@ def test_other_tampered_records_are_misses(tampering, make_config):
 def test_deleted_artifacts_are_recomputed(make_config):
     cfg = make_config()
     first = run_flow(cfg, "first")
-    Path(first.state.result()["build_features"]).unlink()
+    WEATHER.output("build_features", first.state.result()["build_features"]).file(
+        "features"
+    ).unlink()
     second = run_flow(cfg, "second")
     assert second.state.is_completed()
     # Recomputed with the same content, so what reads it is still served from the cache.
     assert cached(second) == CACHEABLE - {"build_features"}
-    assert Path(second.state.result()["build_features"]).is_file()
+    out = WEATHER.output("build_features", second.state.result()["build_features"])
+    assert out.file("features").is_file()
