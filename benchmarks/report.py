@@ -23,10 +23,13 @@ ENGINE_ORDER = tuple(engines.MEASURED)  # a new engine sorts after these
 
 
 def load(input_dir: Path) -> list[dict[str, Any]]:
-    files = sorted(input_dir.glob("*.json"))
-    if not files:
+    """The pytest-benchmark runs in `input_dir`; other JSON beside them (the production and
+    recsys studies, with reports of their own) is not this report's."""
+    runs = [json.loads(f.read_text()) | {"file": f.name} for f in sorted(input_dir.glob("*.json"))]
+    runs = [r for r in runs if "benchmarks" in r]
+    if not runs:
         raise SystemExit(f"no benchmark JSON in {input_dir}: run `python -m benchmarks run` first")
-    return [json.loads(f.read_text()) | {"file": f.name} for f in files]
+    return runs
 
 
 def _entries(runs: list[dict[str, Any]]):

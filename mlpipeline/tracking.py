@@ -354,8 +354,9 @@ def outbox_path(tracking: TrackingConfig, run_id: str) -> Path:
 
 def log_run(result: RunResult, cfg: PipelineConfig) -> str | None:
     """Log a finished run; returns the MLflow run id, or None (disabled, or queued in the
-    outbox). Never raises for tracking trouble: it logs a warning; the run's outcome stands."""
-    if not cfg.tracking.enabled:
+    outbox). Never raises for tracking trouble: it logs a warning; the run's outcome stands.
+    A pipeline whose config has no [tracking] section (the recommender, so far) is not logged."""
+    if getattr(cfg, "tracking", None) is None or not cfg.tracking.enabled:
         return None
     p = payload(result, cfg)
     try:
