@@ -269,20 +269,24 @@ print(f"old import path gives {OldPath.__module__}, warning: {caught[0].category
 # A whole TaskFlow task with its context. `**context` receives the run's context (the
 # dictionary `get_current_context()` returns); `data_interval_end` is where the run's data stops.
 # The project's nine tasks share one body, `run_step`, so here are the pieces that use the
-# context, printed from `airflow_impl/dags/ml_pipeline.py`: `run_config` turns the run's
-# `params` and `data_interval_end` into the step's config (`data.as_of`: lesson 5 backfills with
-# it), `run_step` runs the step and fails at once on bad input, and `load_data` is the first task.
+# context, printed from the files that hold them: `run_config` (`airflow_impl/params.py`) turns
+# the run's `params` and `data_interval_end` into the step's config (`data.as_of`: lesson 5
+# backfills with it), `run_step` (`airflow_impl/tasks.py`) runs the step and fails at once on bad
+# input, and `load_data` (the DAG file) is the first task.
 
 
 # %%
-def show_function(name: str) -> None:
-    start = source.index(f"def {name}(")
-    start = source.rfind("\n\n", 0, start) + 2  # include a decorator line
-    print(source[start : source.index("\n\n\n", start)], end="\n\n")
+def show_function(file: str, name: str) -> None:
+    text = (runner.DAGS.parent / file).read_text()
+    start = text.index(f"def {name}(")
+    start = text.rfind("\n\n", 0, start) + 2  # include a decorator line
+    end = text.find("\n\n\n", start)
+    print(text[start : end if end > 0 else None], end="\n\n")
 
 
-for name in ("run_config", "run_step", "load_data"):
-    show_function(name)
+for file, name in (("params.py", "run_config"), ("tasks.py", "run_step")):
+    show_function(file, name)
+show_function("dags/ml_pipeline.py", "load_data")
 
 # %% [markdown]
 # ## 5. XCom, and why large data goes by reference

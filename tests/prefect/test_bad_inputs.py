@@ -7,9 +7,9 @@ import pytest
 pytest.importorskip("prefect", reason="Prefect is not installed here (run: tox -e prefect)")
 
 from prefect_impl.runner import run_pipeline
-from tests.bad_inputs.test_corpus import CSV_CASES, check_csv_case
+from tests.bad_inputs.test_corpus import ENGINE_CSV_CASES, check_csv_case
 
 
-@pytest.mark.parametrize(("name", "case"), CSV_CASES)
+@pytest.mark.parametrize(("name", "case"), ENGINE_CSV_CASES)
 def test_bad_csv(name, case, tmp_path, registry_copy, capfd):
     check_csv_case(run_pipeline, name, case, tmp_path, registry_copy, capfd)
