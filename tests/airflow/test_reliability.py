@@ -19,9 +19,9 @@ from tests.test_cli import cli, outputs
 PREPARE = "import sys; from airflow_impl import runner; runner.prepare(sys.argv[1])"
 
 
-# Long enough for every real step on a loaded machine (tune_model took over 10 s at a load of 18);
+# Long enough for every real step on an idle 2-core machine (each under 2 s; 10 s at a load of 18);
 # the slow step sleeps 120 s at checkpoints, so only a working timeout ends its first attempt.
-TIMEOUT = 30.0
+TIMEOUT = 12.0
 
 
 def test_two_first_runs_on_a_new_home_migrate_once(tmp_path):
@@ -76,7 +76,7 @@ def test_a_timeout_on_the_last_try_fails_the_run_with_one_alert(make_config, mon
     )
     result = runner.run_pipeline(cfg, run_id="timed-out")
     assert result.failed_step == "gate_model"
-    assert result.error == "StepTimeout: gate_model exceeded its timeout of 30 s"
+    assert result.error == "StepTimeout: gate_model exceeded its timeout of 12 s"
     (alert,) = read_alerts(cfg.alerts.log)
     assert (alert["step"], alert["error"]) == ("gate_model", result.error)
     assert not list(Path(cfg.paths.registry).rglob("*.ubj"))  # the abandoned try committed nothing
