@@ -159,14 +159,16 @@ def run(args: argparse.Namespace, console: Console) -> int:
         run_id = args.run_id or artifacts.new_run_id(args.engine)
         if len(configs) > 1:
             run_id = f"{run_id}-{cfg.data.date}"
-        if not run_once(engine, pipeline, cfg, run_id, console):
+        code = run_once(engine, pipeline, cfg, run_id, console)
+        if code:
             if n + 1 < len(configs):
                 console.print(f"stopped: {len(configs) - n - 1} later day(s) not run")
-            return 1
+            return code
     return 0
 
 
-def run_once(engine: Any, pipeline: Any, cfg: Any, run_id: str, console: Console) -> bool:
+def run_once(engine: Any, pipeline: Any, cfg: Any, run_id: str, console: Console) -> int:
+    """One run with its progress display and summary: 0 success, 1 failed, 130 cancelled."""
     states = dict.fromkeys(pipeline.order, "pending")
     started: list[str] = []  # steps in the order they started, for a Ctrl-C's message
     try:
@@ -191,7 +193,7 @@ def run_once(engine: Any, pipeline: Any, cfg: Any, run_id: str, console: Console
 
     tracking.log_run(result, cfg)  # never fails the run; no client here: queued in the outbox
     console.print(summary.render(result))
-    return result.ok
+    return 0 if result.ok else 1
 
 
 def cancelled_message(run_id: str, states: dict[str, str], started: list[str]) -> str:
