@@ -210,18 +210,15 @@ def cancelled_message(run_id: str, states: dict[str, str], started: list[str]) -
 
 
 def exit_now(code: int) -> NoReturn:
-    """End the process after a cancel without interpreter finalization: with an abandoned
-    attempt still in native code, finalization held an interrupted Airflow run for 20 s. Our own
-    Prefect server is stopped first (it would die with us anyway: PDEATHSIG) and logs are
-    flushed; other exit handlers are skipped (one of Airflow's turned exit 130 into 0)."""
-    import logging
+    """End the process after a cancel: exit handlers run (Prefect's server is stopped, logs are
+    flushed), interpreter finalization does not. With an abandoned attempt still in native code,
+    finalization held an interrupted Airflow run for 20 s after its last exit handler."""
+    import atexit
     import os
 
     sys.stdout.flush()
     sys.stderr.flush()
-    if runner := sys.modules.get("prefect_impl.runner"):
-        runner.stop_server()
-    logging.shutdown()
+    atexit._run_exitfuncs()
     os._exit(code)
 
 
