@@ -255,14 +255,17 @@ assert result.ok and len(result.outputs["tune_model"]) == 2
 # %%
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from prefect_impl import task_runs
 
-with get_client(sync_client=True) as client:
-    (flow_run,) = client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["lesson03"]))
-    )
-runs = task_runs.read_task_runs(flow_run.id, expected=10)
+# The runner ran the flow against its own local API server (result.settings["api"]): ask it.
+with temporary_settings(updates={PREFECT_API_URL: result.settings["api"]}):
+    with get_client(sync_client=True) as client:
+        (flow_run,) = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["lesson03"]))
+        )
+    runs = task_runs.read_task_runs(flow_run.id, expected=10)
 for run in sorted(runs, key=lambda r: r.start_time):
     print(f"  {run.name:<22} {run.state.name:<10} run_count {run.run_count}")
 
