@@ -79,6 +79,20 @@ def checked(data: bytes, entry: Entry) -> bytes:
     return data
 
 
+def check_alias(
+    name: str, current: Entry | None, expected: str | None | object, where: str
+) -> None:
+    """Compare-and-swap's compare, for every backend: the alias must still name `expected`."""
+    now = current.sha256 if current else None
+    if now != expected:
+        was = expected[:12] if isinstance(expected, str) else "no model"
+        raise AliasChanged(
+            f"{name} changed since the decision: it was {was}, it is now "
+            f"{f'v{current.version:04d} ({now[:12]})' if current else 'no model'}",
+            where=where,
+        )
+
+
 class Registry:
     def __init__(self, root: str | Path, lock_timeout: float = 60.0):
         self.root = Path(root)
@@ -200,17 +214,8 @@ class Registry:
             return entry
 
     def _check_alias(self, name: str, expected: str | None | object) -> None:
-        if expected is _ANY:
-            return
-        current = self.alias(name)
-        now = current.sha256 if current else None
-        if now != expected:
-            was = expected[:12] if isinstance(expected, str) else "no model"
-            raise AliasChanged(
-                f"{name} changed since the decision: it was {was}, it is now "
-                f"{f'v{current.version:04d} ({now[:12]})' if current else 'no model'}",
-                where=str(self.alias_file(name)),
-            )
+        if expected is not _ANY:
+            check_alias(name, self.alias(name), expected, where=str(self.alias_file(name)))
 
     def _write_alias(self, name: str, entry: Entry) -> None:
         artifacts.write_json(

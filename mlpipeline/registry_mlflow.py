@@ -40,8 +40,8 @@ from mlpipeline.registry import (
     ENTRY_FILE,
     MODEL_FILE,
     PRODUCTION,
-    AliasChanged,
     Entry,
+    check_alias,
     checked,
 )
 
@@ -183,17 +183,8 @@ class MlflowRegistry:
             return entry
 
     def _check_alias(self, name: str, expected: str | None | object) -> None:
-        if expected is _ANY:
-            return
-        current = self.alias(name)
-        now = current.sha256 if current else None
-        if now != expected:
-            was = expected[:12] if isinstance(expected, str) else "no model"
-            raise AliasChanged(
-                f"{name} changed since the decision: it was {was}, it is now "
-                f"{f'v{current.version:04d} ({now[:12]})' if current else 'no model'}",
-                where=self.where,
-            )
+        if expected is not _ANY:
+            check_alias(name, self.alias(name), expected, where=self.where)
 
     def _write_entry(
         self, client: MlflowClient, model_bytes: bytes, sha: str, record: dict[str, Any]
