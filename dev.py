@@ -64,7 +64,13 @@ def tox(*args: str) -> int:
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("help", [])
     if command == "test":
-        return tox("run", *rest)
+        if any(a.startswith(("-e", "--env", "-m", "--label")) for a in rest):
+            return tox("run", *rest)  # chosen environments: in order, with live output
+        # The whole env_list, all environments at once. Each engine's session mostly waits (on
+        # a scheduler loop, an API server, a notebook kernel) on one core, so on 2 cores they
+        # overlap well; report-quick `depends` on the engine envs and runs last. A failing
+        # environment's output is printed in full at the end.
+        return tox("run-parallel", "--parallel", "all", "--parallel-no-spinner", *rest)
     if command == "run":
         parser = argparse.ArgumentParser(prog="dev.py run", add_help=False)
         parser.add_argument("--engine", default="mock", choices=list(LOCKS))
