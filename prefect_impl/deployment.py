@@ -7,9 +7,10 @@ The deployment differs from the in-process flow in two options only:
 * `persist_result=True`: the flow's return value (each step's artifact paths) is stored as JSON
   (the flow's `SERIALIZER`, never pickle) under `PREFECT_LOCAL_STORAGE_PATH`, so the client that
   triggered the run can read it back; in-process, the caller gets it from the state directly.
-* `MLPIPELINE_TASK_RUNNER=dask`: a `DaskTaskRunner` on a LocalCluster of
-  `MLPIPELINE_DASK_WORKERS` single-threaded worker processes, so the tuning fan-out spreads
-  across processes (the thread pool otherwise).
+* `MLPIPELINE_TASK_RUNNER=dask`: a `DaskTaskRunner` connected to the stack's Dask cluster at
+  `MLPIPELINE_DASK_ADDRESS` (a scheduler and N single-threaded worker processes, see
+  `mlpipeline.stack.prefect_stack`), so the tuning fan-out spreads across processes (the thread
+  pool otherwise).
 """
 
 from __future__ import annotations
@@ -30,15 +31,7 @@ def task_runner():
         return None
     from prefect_dask import DaskTaskRunner
 
-    workers = int(os.environ.get("MLPIPELINE_DASK_WORKERS", "2"))
-    return DaskTaskRunner(
-        cluster_kwargs={
-            "n_workers": workers,
-            "threads_per_worker": 1,
-            "processes": True,
-            "dashboard_address": None,  # no port outside the project's range
-        }
-    )
+    return DaskTaskRunner(address=os.environ["MLPIPELINE_DASK_ADDRESS"])
 
 
 def options() -> dict:

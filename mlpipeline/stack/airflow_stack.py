@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 from mlpipeline.stack import postgres, procs
-from mlpipeline.stack.stacks import Stack, env_for_children
+from mlpipeline.stack.stacks import Stack, env_for_children, stack_alerts
 
 PORTS = {
     "postgres": 18432,
@@ -68,13 +68,16 @@ def _secrets(home: Path) -> dict[str, str]:
     return json.loads(path.read_text())
 
 
-def _scheduled_defaults(home: Path) -> Path:
-    """The project config as flat params, its paths moved under the stack's home."""
+def _scheduled_defaults(home: Path, smtp_port: int) -> Path:
+    """The project config as flat params, its paths moved under the stack's home, alerting by
+    e-mail through the stack's SMTP server."""
     from mlpipeline import artifacts
     from mlpipeline.config import load_config
 
     overrides = {f"paths.{key}": str(home / key) for key in ("registry", "cache")}
     overrides["paths.artifacts"] = str(home / "runs")
+    overrides["alerts.log"] = str(home / "alerts.jsonl")
+    overrides.update(stack_alerts(procs.HOST, smtp_port))
     cfg = load_config(
         Path(__file__).resolve().parents[2] / "configs/seattle_weather.toml", overrides
     )
@@ -121,7 +124,7 @@ def environment(stack: Stack) -> dict[str, str]:
         # machine the one api-server process answered slower and the first task of a run
         # failed its first try (Airflow's own advice for high load: raise it).
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
-        "ML_PIPELINE_CONFIG": str(_scheduled_defaults(stack.home)),
+        "ML_PIPELINE_CONFIG": str(_scheduled_defaults(stack.home, p["smtp"])),
         "PYTHONWARNINGS": "ignore::UserWarning",
     }
     if stack.tuned:
@@ -144,7 +147,7 @@ def start(stack: Stack) -> None:
         stack.ports[name] = procs.choose_port(PORTS[name], taken)
         taken.append(stack.ports[name])
     env = env_for_children(environment(stack))
-    stack.env = {"AIRFLOW_API": env["AIRFLOW__API__BASE_URL"]}
+    stack.env["AIRFLOW_API"] = env["AIRFLOW__API__BASE_URL"]
     (stack.home / "home").mkdir(parents=True, exist_ok=True)
     if stack.executor == "celery":
         _start_redis(stack, env)

@@ -79,7 +79,7 @@ def _status(args: argparse.Namespace, console: Console) -> int:
         return 1
     down = [name for name, alive in report["processes"].items() if not alive]
     sick = [k for k, v in report["health"].items() if v != "healthy"]
-    for key in ("engine", "executor", "ui", "rss_mb", "ready_seconds", "pid_file"):
+    for key in ("engine", "executor", "ui", "mail", "rss_mb", "ready_seconds", "pid_file"):
         console.print(f"{key:>14}: {report[key]}", highlight=False)
     for name, alive in report["processes"].items():
         console.print(f"{'process':>14}: {name} {'running' if alive else 'DEAD'}")

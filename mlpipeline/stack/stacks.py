@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlpipeline.stack import postgres, procs
+from mlpipeline.stack import postgres, procs, smtp
 from mlpipeline.stack.procs import Component, StackError
 
 ROOT_ENV = "MLPIPELINE_STACK_ROOT"  # where stacks keep their state; tests point it elsewhere
@@ -169,6 +169,7 @@ def up(
         stack.components.append(db)
         stack.save()
         postgres.ensure_database(stack.ports["postgres"], engine)
+        smtp.start(stack, env_for_children({}))
         module.start(stack)
     except BaseException:
         stop_components(stack)
@@ -211,6 +212,8 @@ def status(engine: str, root: Path | None = None) -> dict[str, Any] | None:
         health = module.health(stack)
     except OSError as e:
         health = {"api": f"unreachable ({e})"}
+    if "smtp" in stack.ports:
+        health["smtp"] = "healthy" if _answers(smtp.greets, stack.ports["smtp"]) else "unhealthy"
     return {
         "engine": engine,
         "executor": stack.executor,
@@ -222,7 +225,15 @@ def status(engine: str, root: Path | None = None) -> dict[str, Any] | None:
         "rss_mb": round(stack.rss_bytes() / 2**20),
         "ready_seconds": stack.ready_seconds,
         "pid_file": str(stack.pid_file),
+        "mail": stack.env.get("MLPIPELINE_MAILDIR", ""),
     }
+
+
+def _answers(check: Callable[[int], bool], port: int) -> bool:
+    try:
+        return check(port)
+    except OSError:
+        return False
 
 
 def client_env(engine: str, root: Path | None = None) -> dict[str, str]:
@@ -237,6 +248,32 @@ def client_env(engine: str, root: Path | None = None) -> dict[str, str]:
             f"--notest builds it, then .tox/{engine}-prod/bin/python -m mlpipeline ...)"
         )
     return {**stack.env, "MLPIPELINE_STACK_HOME": str(stack.home)}
+
+
+def stack_alerts(host: str, port: int) -> dict[str, object]:
+    """Config overrides (dotted keys) that make a run alert through the stack's SMTP server."""
+    return {
+        "alerts.smtp_host": host,
+        "alerts.smtp_port": port,
+        "alerts.email_to": [smtp.RECIPIENT],
+    }
+
+
+def with_stack_alerts(cfg: Any, env: dict[str, str]) -> Any:
+    """`cfg` alerting by e-mail through the stack's SMTP server, unless it names a server of its
+    own: a production run's failure reaches a mailbox even with the project's default config."""
+    if cfg.alerts.smtp_host or "MLPIPELINE_SMTP" not in env:
+        return cfg
+    import dataclasses
+
+    host, port = env["MLPIPELINE_SMTP"].rsplit(":", 1)
+    alerts = dataclasses.replace(
+        cfg.alerts,
+        smtp_host=host,
+        smtp_port=int(port),
+        email_to=cfg.alerts.email_to or (smtp.RECIPIENT,),
+    )
+    return dataclasses.replace(cfg, alerts=alerts)
 
 
 def env_for_children(extra: dict[str, str]) -> dict[str, str]:
