@@ -124,6 +124,10 @@ def environment(stack: Stack) -> dict[str, str]:
         # machine the one api-server process answered slower and the first task of a run
         # failed its first try (Airflow's own advice for high load: raise it).
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
+        # A scheduler that died leaves its queued tasks to the next one, which adopts them once
+        # the dead one's heartbeat is older than scheduler_health_check_threshold (30 s); it
+        # looks every 300 s by default, every 15 s here (tests/production: the kill test).
+        "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "15",
         "ML_PIPELINE_CONFIG": str(_scheduled_defaults(stack.home, p["smtp"])),
         "PYTHONWARNINGS": "ignore::UserWarning",
     }
@@ -135,6 +139,10 @@ def environment(stack: Stack) -> dict[str, str]:
         env["AIRFLOW__CELERY__BROKER_URL"] = f"redis://{procs.HOST}:{p['redis']}/0"
         env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + postgres.url(p["postgres"], "airflow")
         env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = "1"
+        # Celery's extended results: each task's row in `celery_taskmeta` also names the worker
+        # that ran it and the workload (task instance) it ran, so the records show which of
+        # the `--workers` ran what (tests/production/test_airflow.py reads them).
+        env["AIRFLOW__CELERY__EXTRA_CELERY_CONFIG"] = json.dumps({"result_extended": True})
     return env
 
 

@@ -83,6 +83,7 @@ def start(stack: Stack) -> None:
         timeout=180,
     )
     if stack.executor == "dask":
+        stack.env["MLPIPELINE_DASK_ADDRESS"] = env["MLPIPELINE_DASK_ADDRESS"]
         _start_dask(stack, env)
     stack.launch(
         "runner",
@@ -97,15 +98,20 @@ def _dask_address(stack: Stack) -> str:
     return f"tcp://{procs.HOST}:{stack.ports['dask']}"
 
 
+def _dask(command: str, *args: str) -> list[str]:
+    """`python -m distributed.cli.dask_<command>`, not the `dask` script: the project directory
+    (the cwd) is then on sys.path, so workers import the tasks from the same files as the runner."""
+    return [sys.executable, "-m", f"distributed.cli.dask_{command}", *args]
+
+
 def _start_dask(stack: Stack, env: dict[str, str]) -> None:
     """A Dask scheduler and `--workers` single-threaded workers (no nanny: one process each),
     named worker1..N: the cluster every flow run's `DaskTaskRunner` connects to, and whose
-    records tell which worker ran which task run (`tests/production`)."""
-    dask = str(Path(sys.executable).parent / "dask")
+    records tell which worker ran which task (`tests/production`)."""
     port = stack.ports["dask"]
     stack.launch(
         "dask-scheduler",
-        [dask, "scheduler", "--host", procs.HOST, "--port", str(port), "--no-dashboard"],
+        _dask("scheduler", "--host", procs.HOST, "--port", str(port), "--no-dashboard"),
         env,
         port=port,
         ready=lambda: procs.port_in_use(port),
@@ -117,7 +123,7 @@ def _start_dask(stack: Stack, env: dict[str, str]) -> None:
         )
         stack.launch(
             f"dask-worker-{i}",
-            [dask, "worker", _dask_address(stack), "--name", f"worker{i}", "--nthreads", "1"]
+            _dask("worker", _dask_address(stack), "--name", f"worker{i}", "--nthreads", "1")
             + ["--no-nanny", "--no-dashboard", "--host", procs.HOST]
             + ["--worker-port", str(worker_port)],
             env,

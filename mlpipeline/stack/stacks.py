@@ -201,6 +201,29 @@ def down(engine: str, root: Path | None = None) -> tuple[Stack | None, set[int]]
     return stack, leftovers
 
 
+def restart(engine: str, name: str, root: Path | None = None) -> Component:
+    """Start one component again with its recorded command, after it died or was killed (the
+    kill tests, or a person recovering a stack): its old entry in the pid file is replaced.
+    Processes of the old group still alive (a Prefect flow run outliving its runner) are left
+    to finish; `down` collects what is left of the old group only while it is recorded, so
+    restart a component only after its old leader is gone."""
+    root = root or default_root()
+    stack = Stack.load(engine, root)
+    if stack is None:
+        raise StackError(f"no {engine} stack recorded under {root}")
+    index = next((i for i, c in enumerate(stack.components) if c.name == name), None)
+    if index is None:
+        raise StackError(f"the {engine} stack has no component {name!r}")
+    old = stack.components[index]
+    if procs.alive(old.pid):
+        raise StackError(f"{name} is still running (pid {old.pid}): stop it first")
+    env = env_for_children(engine_module(engine).environment(stack))
+    new = procs.start(name, old.argv, env, stack.logs, port=old.port)
+    stack.components[index] = new
+    stack.save()
+    return new
+
+
 def status(engine: str, root: Path | None = None) -> dict[str, Any] | None:
     root = root or default_root()
     stack = Stack.load(engine, root)
