@@ -62,12 +62,19 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-def check_alert_mail(message: EmailMessage, *, engine: str, run_id: str, step: str, error: str):
-    """The one e-mail of a failed run: who, where, what, and the log's tail attached."""
+def check_alert_mail(
+    message: EmailMessage, *, engine: str, run_id: str, step: str, error: str, link: str = ""
+):
+    """The one e-mail of a failed run: who, where, what, and the log: its tail attached, or,
+    with `link` (a Prefect deployment run keeps its log in Prefect's API, not in a file), the
+    page of the run in the UI."""
     assert message["Subject"] == f"[{engine}] pipeline run {run_id} failed at {step}"
     body = message.get_body(("plain",)).get_content()
     assert f"run id:  {run_id}" in body and f"step:    {step}" in body
     assert error in body
+    if link:
+        assert link in body, body
+        return
     assert "run.log" in body and "lines attached" in body
     (attachment,) = list(message.iter_attachments())
     assert attachment.get_filename() == "run.log"

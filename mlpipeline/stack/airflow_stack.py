@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 from mlpipeline.stack import postgres, procs
-from mlpipeline.stack.stacks import Stack, env_for_children, stack_alerts
+from mlpipeline.stack.stacks import Stack, env_for_children, scheduled_config
 
 PORTS = {
     "postgres": 18432,
@@ -66,22 +66,6 @@ def _secrets(home: Path) -> dict[str, str]:
         path.write_text(json.dumps({"jwt": secrets.token_hex(64), "key": secrets.token_hex(32)}))
         path.chmod(0o600)
     return json.loads(path.read_text())
-
-
-def _scheduled_defaults(home: Path, smtp_port: int) -> Path:
-    """The project config as flat params, its paths moved under the stack's home, alerting by
-    e-mail through the stack's SMTP server."""
-    from mlpipeline import artifacts
-    from mlpipeline.config import load_config
-
-    overrides = {f"paths.{key}": str(home / key) for key in ("registry", "cache")}
-    overrides["paths.artifacts"] = str(home / "runs")
-    overrides["alerts.log"] = str(home / "alerts.jsonl")
-    overrides.update(stack_alerts(procs.HOST, smtp_port))
-    cfg = load_config(
-        Path(__file__).resolve().parents[2] / "configs/seattle_weather.toml", overrides
-    )
-    return artifacts.write_json(home / "scheduled-params.json", cfg.to_params())
 
 
 def environment(stack: Stack) -> dict[str, str]:
@@ -128,7 +112,7 @@ def environment(stack: Stack) -> dict[str, str]:
         # the dead one's heartbeat is older than scheduler_health_check_threshold (30 s); it
         # looks every 300 s by default, every 15 s here (tests/production: the kill test).
         "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "15",
-        "ML_PIPELINE_CONFIG": str(_scheduled_defaults(stack.home, p["smtp"])),
+        "ML_PIPELINE_CONFIG": str(scheduled_config(stack)),
         "PYTHONWARNINGS": "ignore::UserWarning",
     }
     if stack.tuned:

@@ -25,10 +25,15 @@ import sys
 from pathlib import Path
 
 from mlpipeline.stack import postgres, procs
-from mlpipeline.stack.stacks import Stack, env_for_children
+from mlpipeline.stack.stacks import (
+    SCHEDULED_CONFIG_ENV,
+    Stack,
+    env_for_children,
+    scheduled_config,
+)
 
 PORTS = {"postgres": 18433, "api": 18420, "dask": 18550, "dask_workers": 18560}
-DEPLOYMENTS = ("ml_pipeline/production",)
+DEPLOYMENTS = ("ml_pipeline/production", "ml_pipeline_daily/daily")
 
 
 def _python() -> str:
@@ -59,6 +64,7 @@ def environment(stack: Stack) -> dict[str, str]:
         "MLPIPELINE_TASK_RUNNER": stack.executor,
         **({"MLPIPELINE_DASK_ADDRESS": _dask_address(stack)} if stack.executor == "dask" else {}),
         "MLPIPELINE_EXTRA_FLOWS": "benchmarks.production_flows",  # served from the repo root
+        SCHEDULED_CONFIG_ENV: str(scheduled_config(stack)),  # the daily deployment's default
     }
 
 

@@ -43,6 +43,7 @@ class Stack:
     workers: int = 1
     tuned: bool = False
     schedules: bool = True  # False: only triggered runs (tests, benchmarks)
+    small: bool = False  # scheduled config with the small overlay (configs/small/): tests
     ports: dict[str, int] = field(default_factory=dict)
     components: list[Component] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)  # what a client needs (API URL, ...)
@@ -144,8 +145,11 @@ def up(
     tuned: bool = False,
     root: Path | None = None,
     schedules: bool = True,
+    small: bool = False,
 ) -> Stack:
-    """Start the stack; refuse if one is recorded and alive, clean up a dead one first."""
+    """Start the stack; refuse if one is recorded and alive, clean up a dead one first.
+    `small`: the scheduled config (which also fixes the Airflow DAG's parse-time tuning fan-out,
+    so triggered runs must use the same grid) gets the small overlay, as the tests' runs."""
     root = root or default_root()
     module = engine_module(engine)
     if executor not in EXECUTORS[engine]:
@@ -161,7 +165,7 @@ def up(
     if existing:
         down(engine, root)
     home = (Path(root) / engine).resolve()
-    stack = Stack(engine, home, executor, workers, tuned, schedules, started=time.time())
+    stack = Stack(engine, home, executor, workers, tuned, schedules, small, started=time.time())
     stack.logs.mkdir(parents=True, exist_ok=True)
     try:
         stack.ports["postgres"] = procs.choose_port(module.PORTS["postgres"])
@@ -273,13 +277,33 @@ def client_env(engine: str, root: Path | None = None) -> dict[str, str]:
     return {**stack.env, "MLPIPELINE_STACK_HOME": str(stack.home)}
 
 
-def stack_alerts(host: str, port: int) -> dict[str, object]:
-    """Config overrides (dotted keys) that make a run alert through the stack's SMTP server."""
-    return {
-        "alerts.smtp_host": host,
-        "alerts.smtp_port": port,
+SCHEDULED_CONFIG_ENV = "ML_PIPELINE_CONFIG"  # = airflow_impl.CONFIG_ENV, read by both engines
+
+
+def scheduled_config(stack: Stack) -> Path:
+    """The config of scheduled runs, as flat params in `<home>/scheduled-params.json`: the
+    project config with every path under the stack's home (scheduled runs never touch the
+    registry of in-process runs), alerting by e-mail through the stack's SMTP server."""
+    from mlpipeline import artifacts
+    from mlpipeline.config import load_config
+    from mlpipeline.paths import WEATHER_CONFIG
+
+    home = stack.home
+    overrides: dict[str, object] = {
+        "paths.registry": str(home / "registry"),
+        "paths.cache": str(home / "cache"),
+        "paths.artifacts": str(home / "runs"),
+        "alerts.log": str(home / "alerts.jsonl"),
+        "alerts.smtp_host": procs.HOST,
+        "alerts.smtp_port": stack.ports["smtp"],
         "alerts.email_to": [smtp.RECIPIENT],
     }
+    if stack.small:
+        from mlpipeline.workspace import small_overlay
+
+        overrides = {**small_overlay("weather"), **overrides}
+    cfg = load_config(WEATHER_CONFIG, overrides)
+    return artifacts.write_json(home / "scheduled-params.json", cfg.to_params())
 
 
 def with_stack_alerts(cfg: Any, env: dict[str, str]) -> Any:

@@ -8,6 +8,7 @@ import os
 import signal
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,8 @@ from tests.smtp_sink import check_alert_mail
 pytest.importorskip("prefect", reason="needs Prefect: tox -e prefect-prod")
 
 from prefect_impl import production  # noqa: E402  (after the skip)
+
+DAILY = "ml_pipeline_daily/daily"
 
 
 def test_no_stack_the_run_says_how_to_start_one(tmp_path: Path, monkeypatch, capsys):
@@ -88,34 +91,48 @@ def test_a_failed_production_run_mails_once(prefect_stack, tmp_path):
     assert [a["run_id"] for a in read_alerts(tmp_path / "alerts.jsonl")] == [run.run_id]
     (mail,) = stack_mail(prefect_stack, run.run_id)
     check_alert_mail(
-        mail, engine="prefect", run_id=run.run_id, step="validate_data", error=run.error
+        mail,
+        engine="prefect",
+        run_id=run.run_id,
+        step="validate_data",
+        error=run.error,
+        link=run.settings["ui_run"],  # the run's log is in Prefect's API: linked, not attached
     )
 
 
-def test_runs_per_date_each_see_only_their_past(prefect_stack, tmp_path):
-    """Prefect has no backfill command: a backfill is one deployment run per date, the date a
-    parameter (`data.as_of`), all triggered at once and run by the runner side by side."""
-    days = ["2014-06-01", "2014-06-02", "2014-06-03"]
+def test_the_daily_deployment_is_scheduled_and_backfills_per_date(prefect_stack, tmp_path):
+    """`ml_pipeline_daily/daily` runs on a cron schedule (the server's scheduler creates the
+    coming days' runs); a backfill is one run per past date (`scheduled_time`), each training
+    on the rows before its own date."""
+    days = [datetime(2014, 6, d, tzinfo=UTC) for d in (1, 2, 3)]
+    cfg = config_in(tmp_path, cache__enabled=False)
     with production.connected():
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
         from prefect.deployments import run_deployment
 
+        with get_client(sync_client=True) as client:
+            daily = client.read_deployment_by_name(DAILY)
+            assert [s.schedule.cron for s in daily.schedules] == ["0 0 * * *"]
+            only_daily = DeploymentFilter(id=DeploymentFilterId(any_=[daily.id]))
+
+            def upcoming() -> list[datetime]:  # the scheduler service runs once a minute
+                runs = client.read_flow_runs(deployment_filter=only_daily)
+                return sorted(r.expected_start_time for r in runs if r.state_name == "Scheduled")
+
+            _wait(lambda: len(upcoming()) >= 2, 150)
+            first, second = upcoming()[:2]
+        assert second - first == timedelta(days=1) and first > datetime.now(UTC)
         flow_runs = [
-            run_deployment(
-                production.DEPLOYMENT,
-                parameters={
-                    "cfg": config_in(tmp_path, cache__enabled=False, data__as_of=day),
-                    "run_id": f"day-{day}",
-                },
-                flow_run_name=f"day-{day}",
-                timeout=0,
-            )
+            run_deployment(DAILY, parameters={"cfg": cfg}, scheduled_time=day, timeout=0)
             for day in days
         ]
         finals = [production.follow(r.id, timeout=1200) for r in flow_runs]
     assert [r.state_name for r in finals] == ["Completed"] * 3
+    assert [r.name for r in finals] == ["daily-2014-06-01", "daily-2014-06-02", "daily-2014-06-03"]
     seen = [
-        artifacts.read_json(tmp_path / "runs" / f"day-{day}" / "validate_data" / "validation.json")
-        for day in days
+        artifacts.read_json(tmp_path / "runs" / r.name / "validate_data" / "validation.json")
+        for r in finals
     ]
     assert [s["time_range"][1][:10] for s in seen] == ["2014-05-31", "2014-06-01", "2014-06-02"]
 
