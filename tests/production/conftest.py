@@ -97,6 +97,20 @@ def registry_intact(registry: Path) -> list[int]:
     return reg.versions()
 
 
+def alerts_of(path: Path, count: int, timeout: float = 180.0) -> list[dict]:
+    """The alerts in the JSONL log once there are `count` (fewer after `timeout`): Airflow runs
+    a DAG's on_failure_callback in the dag-processor after the run is final, so the alert may
+    come a little after the REST API reports the failure."""
+    import time
+
+    from mlpipeline.alerts import read_alerts
+
+    deadline = time.monotonic() + timeout
+    while len(alerts := read_alerts(path)) < count and time.monotonic() < deadline:
+        time.sleep(1)
+    return alerts
+
+
 def stack_mail(stack: stacks.Stack, run_id: str) -> list:
     """The e-mails the stack's SMTP server accepted for this run."""
     from mlpipeline.stack import smtp
