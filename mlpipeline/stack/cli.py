@@ -66,6 +66,7 @@ def _up(args: argparse.Namespace, console: Console) -> int:
         f"{args.engine} stack up in {stack.ready_seconds:.1f} s "
         f"({stack.executor}, {stack.rss_bytes() / 2**20:.0f} MB RSS); "
         f"UI: {stacks.engine_module(args.engine).ui_url(stack)}\n"
+        f"alert e-mails: {stack.env.get('MLPIPELINE_MAILDIR')} (the stack's SMTP server)\n"
         f"stop it with: python -m mlpipeline stack down --engine {args.engine}",
         highlight=False,
     )
