@@ -176,6 +176,7 @@ def run_pipeline(cfg: PipelineConfig, *, run_id: str, timeout: float = 1800.0) -
     pipeline = pipelines.for_config(cfg)
     dag_id = pipeline.dag_id
     env = stacks.client_env(ENGINE)
+    cfg = stacks.with_stack_alerts(cfg, env)  # a failure reaches the stack's mailbox
     run_dir = Path(cfg.paths.artifacts) / run_id
     api = AirflowAPI(env["AIRFLOW_API"])
     try:

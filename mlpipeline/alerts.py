@@ -1,7 +1,12 @@
 """Alerting: a notifier is called exactly once per failed run, by each engine's own hook.
 
 The default writes one JSON line per alert to the configured log (under a lock, fsynced) and
-prints one line to stderr; with `alerts.smtp_host` set it also sends an e-mail.
+prints one line to stderr; with `alerts.smtp_host` and `alerts.email_to` set it also sends one
+e-mail: the run id, the failed step, the whole error and the log location in the body, the
+tail of the run's log attached (`run.log`, the last `LOG_TAIL_LINES` lines), so the person on
+call can start without a shell on the machine. An e-mail that cannot be delivered (server down)
+is reported on stderr and changes nothing else: the JSONL alert is written first, and the run's
+own failure message never depends on the alert.
 """
 
 from __future__ import annotations
@@ -50,6 +55,40 @@ class JsonlNotifier:
             print(alert.summary(), file=sys.stderr)
 
 
+LOG_TAIL_LINES = 200
+
+
+def log_file(alert: Alert) -> Path:
+    """The log file named by an alert: its location's path part (Prefect's adds " and <UI
+    URL>", see prefect_impl.hooks.log_location)."""
+    return Path(alert.log_location.split(" and ", 1)[0])
+
+
+def email(alert: Alert, sender: str, to: tuple[str, ...]) -> EmailMessage:
+    """The alert as one e-mail: the facts in the body, the log's tail attached."""
+    msg = EmailMessage()
+    msg["Subject"] = (
+        f"[{alert.engine}] pipeline run {alert.run_id} failed at {alert.step or 'start'}"
+    )
+    msg["From"] = sender
+    msg["To"] = ", ".join(to)
+    try:
+        tail = log_file(alert).read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+    except OSError as e:  # the notifier may run where the log is not (another machine)
+        tail, note = None, f"(log not readable here: {e.strerror})"
+    else:
+        note = f"(last {len(tail)} lines attached)"
+    msg.set_content(
+        f"{alert.summary()}\n\n"
+        f"engine:  {alert.engine}\nrun id:  {alert.run_id}\nstep:    {alert.step or '(none)'}\n"
+        f"time:    {alert.time}\nlog:     {alert.log_location} {note}\n\n"
+        f"error:\n{alert.error}\n"
+    )
+    if tail is not None:
+        msg.add_attachment("\n".join(tail) + "\n", filename=log_file(alert).name)
+    return msg
+
+
 class SmtpNotifier:
     def __init__(
         self, host: str, port: int, to: tuple[str, ...], sender: str = "pipeline@localhost"
@@ -57,13 +96,8 @@ class SmtpNotifier:
         self.host, self.port, self.to, self.sender = host, port, to, sender
 
     def notify(self, alert: Alert) -> None:
-        msg = EmailMessage()
-        msg["Subject"] = f"[{alert.engine}] pipeline run failed at {alert.step or 'start'}"
-        msg["From"] = self.sender
-        msg["To"] = ", ".join(self.to)
-        msg.set_content(f"{alert.summary()}\n\n{alert.error}\n")
         with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
-            smtp.send_message(msg)
+            smtp.send_message(email(alert, self.sender, self.to))
 
 
 class Notifiers:

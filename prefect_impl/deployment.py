@@ -1,28 +1,36 @@
 """Serve the pipeline flow as a Prefect deployment: the runner process of the production stack
 (`python -m prefect_impl.deployment`, started by `python -m mlpipeline stack up --engine
-prefect`). Runs are triggered with `run_deployment("ml_pipeline/production", ...)`.
+prefect`). Runs are triggered with `run_deployment("ml_pipeline/production", ...)`; the daily
+schedule is a second deployment, `ml_pipeline_daily/daily` (see `daily_pipeline` below).
 
-The deployment differs from the in-process flow in two options only:
+The production deployment differs from the in-process flow in two options only:
 
 * `persist_result=True`: the flow's return value (each step's artifact paths) is stored as JSON
   (the flow's `SERIALIZER`, never pickle) under `PREFECT_LOCAL_STORAGE_PATH`, so the client that
   triggered the run can read it back; in-process, the caller gets it from the state directly.
-* `MLPIPELINE_TASK_RUNNER=dask`: a `DaskTaskRunner` on a LocalCluster of
-  `MLPIPELINE_DASK_WORKERS` single-threaded worker processes, so the tuning fan-out spreads
-  across processes (the thread pool otherwise).
+* `MLPIPELINE_TASK_RUNNER=dask`: a `DaskTaskRunner` connected to the stack's Dask cluster at
+  `MLPIPELINE_DASK_ADDRESS` (a scheduler and N single-threaded worker processes, see
+  `mlpipeline.stack.prefect_stack`), so the tuning fan-out spreads across processes (the thread
+  pool otherwise).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 
-from prefect import serve
+from prefect import flow, runtime, serve
 from prefect.types.entrypoint import EntrypointType
 
+from mlpipeline import artifacts
+from mlpipeline.config import PipelineConfig
+from mlpipeline.stack.stacks import SCHEDULED_CONFIG_ENV
 from prefect_impl.flow import ml_pipeline
 
 DEPLOYMENT = "production"
+DAILY = "daily"
+DAILY_CRON = "0 0 * * *"  # as the Airflow DAG's @daily: midnight UTC
 
 
 def task_runner():
@@ -30,15 +38,7 @@ def task_runner():
         return None
     from prefect_dask import DaskTaskRunner
 
-    workers = int(os.environ.get("MLPIPELINE_DASK_WORKERS", "2"))
-    return DaskTaskRunner(
-        cluster_kwargs={
-            "n_workers": workers,
-            "threads_per_worker": 1,
-            "processes": True,
-            "dashboard_address": None,  # no port outside the project's range
-        }
-    )
+    return DaskTaskRunner(address=os.environ["MLPIPELINE_DASK_ADDRESS"])
 
 
 def options() -> dict:
@@ -51,7 +51,27 @@ def options() -> dict:
 # object instead would pickle the flow's function by value, without the globals its type hints
 # need for parameter validation.
 production_pipeline = ml_pipeline.with_options(**options())
-FLOWS = {"production_pipeline": production_pipeline}
+
+
+def _day() -> str:
+    return runtime.flow_run.scheduled_start_time.date().isoformat()
+
+
+@flow(name="ml_pipeline_daily", flow_run_name=lambda: f"daily-{_day()}")
+def daily_pipeline(cfg: PipelineConfig | None = None) -> dict:
+    """One day of the schedule: the pipeline on the rows before the run's scheduled date (its
+    `data.as_of`, as Airflow's data interval end), run id `daily-<date>`. A backfill is one run
+    per past date (`run_deployment(..., scheduled_time=day)`): Prefect has no backfill command,
+    the scheduled time is the run's date. `cfg`: the stack's scheduled config by default."""
+    if cfg is None:
+        cfg = PipelineConfig.from_params(artifacts.read_json(os.environ[SCHEDULED_CONFIG_ENV]))
+    if not cfg.data.as_of:
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, as_of=_day()))
+    return production_pipeline(cfg, run_id=f"daily-{_day()}")
+
+
+FLOWS = {"production_pipeline": production_pipeline, "daily_pipeline": daily_pipeline}
+SCHEDULES = {"daily_pipeline": {"name": DAILY, "cron": DAILY_CRON}}
 # More modules whose `FLOWS` this runner serves too (the benchmarks' no-op flows), comma-separated.
 EXTRA_FLOWS_ENV = "MLPIPELINE_EXTRA_FLOWS"
 
@@ -67,8 +87,11 @@ def served() -> dict[str, object]:
 
 def main() -> None:
     deployments = []
-    for entrypoint, flow in served().items():
-        deployment = flow.to_deployment(name=DEPLOYMENT, entrypoint_type=EntrypointType.MODULE_PATH)
+    for entrypoint, served_flow in served().items():
+        options = SCHEDULES.get(entrypoint.rsplit(".", 1)[1], {"name": DEPLOYMENT})
+        deployment = served_flow.to_deployment(
+            **options, entrypoint_type=EntrypointType.MODULE_PATH
+        )
         deployment.entrypoint = entrypoint
         deployments.append(deployment)
     serve(*deployments, print_starting_message=False)

@@ -109,17 +109,16 @@ def ml_pipeline(cfg: PipelineConfig, run_id: str) -> dict[str, Any]:
     split = configured(split_data, cfg)(cfg, run_dir, features=features)
     # One task run per candidate, in parallel. `.result()` waits for all and raises if one
     # failed: a task called with a failed future does not raise, it returns None (NotReady).
-    tuning = (
-        configured(tune_model, cfg)
-        .map(
-            unmapped(cfg),
-            unmapped(run_dir),
-            split=unmapped(split),
-            candidate=range(len(cfg.tuning.candidates())),
-        )
-        .result()
+    tuned = configured(tune_model, cfg).map(
+        unmapped(cfg),
+        unmapped(run_dir),
+        split=unmapped(split),
+        candidate=range(len(cfg.tuning.candidates())),
     )
-    model = configured(train_model, cfg)(cfg, run_dir, split=split, tuning=tuning)
+    tuning = tuned.result()
+    # wait_for records the edge: results that come back from other processes (a Dask task
+    # runner) are copies Prefect cannot trace to the task runs that made them.
+    model = configured(train_model, cfg)(cfg, run_dir, split=split, tuning=tuning, wait_for=tuned)
     metrics = configured(evaluate_model, cfg)(cfg, run_dir, model=model, split=split)
     gate = configured(gate_model, cfg)(cfg, run_dir, metrics=metrics, split=split)
     registration = configured(register_model, cfg)(cfg, run_dir, model=model, gate=gate)

@@ -106,6 +106,7 @@ def _run(cfg: PipelineConfig, run_id: str, timeout: float, env: dict[str, str]) 
     from prefect_impl.hooks import log_location
     from prefect_impl.runner import expected_task_runs
 
+    cfg = stacks.with_stack_alerts(cfg, env)  # a failure reaches the stack's mailbox
     pipeline = pipelines.for_config(cfg)
     run_dir = Path(cfg.paths.artifacts) / run_id
     started = time.perf_counter()

@@ -54,3 +54,14 @@ def registry_copy(seeded_registry: Path, tmp_path: Path) -> Path:
     target = tmp_path / "registry"
     shutil.copytree(seeded_registry, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def smtp_sink(tmp_path_factory: pytest.TempPathFactory):
+    """One real SMTP server (aiosmtpd, on loopback) for the session's alert e-mails."""
+    pytest.importorskip("aiosmtpd", reason="needs aiosmtpd (in the test locks: rebuild the env)")
+    from tests.smtp_sink import SmtpSink
+
+    # A Maildir that does not exist yet: aiosmtpd creates its new/, cur/ and tmp/ only then.
+    with SmtpSink(tmp_path_factory.mktemp("mail") / "maildir") as sink:
+        yield sink

@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 from mlpipeline.stack import postgres, procs
-from mlpipeline.stack.stacks import Stack, env_for_children
+from mlpipeline.stack.stacks import Stack, env_for_children, scheduled_config
 
 PORTS = {
     "postgres": 18432,
@@ -66,19 +66,6 @@ def _secrets(home: Path) -> dict[str, str]:
         path.write_text(json.dumps({"jwt": secrets.token_hex(64), "key": secrets.token_hex(32)}))
         path.chmod(0o600)
     return json.loads(path.read_text())
-
-
-def _scheduled_defaults(home: Path) -> Path:
-    """The project config as flat params, its paths moved under the stack's home."""
-    from mlpipeline import artifacts
-    from mlpipeline.config import load_config
-
-    overrides = {f"paths.{key}": str(home / key) for key in ("registry", "cache")}
-    overrides["paths.artifacts"] = str(home / "runs")
-    cfg = load_config(
-        Path(__file__).resolve().parents[2] / "configs/seattle_weather.toml", overrides
-    )
-    return artifacts.write_json(home / "scheduled-params.json", cfg.to_params())
 
 
 def environment(stack: Stack) -> dict[str, str]:
@@ -121,7 +108,11 @@ def environment(stack: Stack) -> dict[str, str]:
         # machine the one api-server process answered slower and the first task of a run
         # failed its first try (Airflow's own advice for high load: raise it).
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
-        "ML_PIPELINE_CONFIG": str(_scheduled_defaults(stack.home)),
+        # A scheduler that died leaves its queued tasks to the next one, which adopts them once
+        # the dead one's heartbeat is older than scheduler_health_check_threshold (30 s); it
+        # looks every 300 s by default, every 15 s here (tests/production: the kill test).
+        "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "15",
+        "ML_PIPELINE_CONFIG": str(scheduled_config(stack)),
         "PYTHONWARNINGS": "ignore::UserWarning",
     }
     if stack.tuned:
@@ -132,6 +123,10 @@ def environment(stack: Stack) -> dict[str, str]:
         env["AIRFLOW__CELERY__BROKER_URL"] = f"redis://{procs.HOST}:{p['redis']}/0"
         env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + postgres.url(p["postgres"], "airflow")
         env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = "1"
+        # Celery's extended results: each task's row in `celery_taskmeta` also names the worker
+        # that ran it and the workload (task instance) it ran, so the records show which of
+        # the `--workers` ran what (tests/production/test_airflow.py reads them).
+        env["AIRFLOW__CELERY__EXTRA_CELERY_CONFIG"] = json.dumps({"result_extended": True})
     return env
 
 
@@ -144,7 +139,7 @@ def start(stack: Stack) -> None:
         stack.ports[name] = procs.choose_port(PORTS[name], taken)
         taken.append(stack.ports[name])
     env = env_for_children(environment(stack))
-    stack.env = {"AIRFLOW_API": env["AIRFLOW__API__BASE_URL"]}
+    stack.env["AIRFLOW_API"] = env["AIRFLOW__API__BASE_URL"]
     (stack.home / "home").mkdir(parents=True, exist_ok=True)
     if stack.executor == "celery":
         _start_redis(stack, env)

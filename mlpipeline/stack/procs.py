@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -37,6 +37,7 @@ class Component:
     port: int | None = None
     started: float = 0.0  # unix time
     ready_seconds: float | None = None
+    argv: list[str] = field(default_factory=list)  # to restart it (`stacks.restart`)
 
 
 # --- ports -------------------------------------------------------------------------------------
@@ -111,7 +112,7 @@ def start(
             cwd=PROJECT,
             **identity(user),
         )
-    return Component(name, proc.pid, str(log), port, time.time())
+    return Component(name, proc.pid, str(log), port, time.time(), argv=list(argv))
 
 
 def identity(user: str | None) -> dict:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlpipeline.stack import postgres, procs
+from mlpipeline.stack import postgres, procs, smtp
 from mlpipeline.stack.procs import Component, StackError
 
 ROOT_ENV = "MLPIPELINE_STACK_ROOT"  # where stacks keep their state; tests point it elsewhere
@@ -43,6 +43,7 @@ class Stack:
     workers: int = 1
     tuned: bool = False
     schedules: bool = True  # False: only triggered runs (tests, benchmarks)
+    small: bool = False  # scheduled config with the small overlay (configs/small/): tests
     ports: dict[str, int] = field(default_factory=dict)
     components: list[Component] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)  # what a client needs (API URL, ...)
@@ -144,8 +145,11 @@ def up(
     tuned: bool = False,
     root: Path | None = None,
     schedules: bool = True,
+    small: bool = False,
 ) -> Stack:
-    """Start the stack; refuse if one is recorded and alive, clean up a dead one first."""
+    """Start the stack; refuse if one is recorded and alive, clean up a dead one first.
+    `small`: the scheduled config (which also fixes the Airflow DAG's parse-time tuning fan-out,
+    so triggered runs must use the same grid) gets the small overlay, as the tests' runs."""
     root = root or default_root()
     module = engine_module(engine)
     if executor not in EXECUTORS[engine]:
@@ -161,7 +165,7 @@ def up(
     if existing:
         down(engine, root)
     home = (Path(root) / engine).resolve()
-    stack = Stack(engine, home, executor, workers, tuned, schedules, started=time.time())
+    stack = Stack(engine, home, executor, workers, tuned, schedules, small, started=time.time())
     stack.logs.mkdir(parents=True, exist_ok=True)
     try:
         stack.ports["postgres"] = procs.choose_port(module.PORTS["postgres"])
@@ -169,6 +173,7 @@ def up(
         stack.components.append(db)
         stack.save()
         postgres.ensure_database(stack.ports["postgres"], engine)
+        smtp.start(stack, env_for_children({}))
         module.start(stack)
     except BaseException:
         stop_components(stack)
@@ -200,6 +205,29 @@ def down(engine: str, root: Path | None = None) -> tuple[Stack | None, set[int]]
     return stack, leftovers
 
 
+def restart(engine: str, name: str, root: Path | None = None) -> Component:
+    """Start one component again with its recorded command, after it died or was killed (the
+    kill tests, or a person recovering a stack): its old entry in the pid file is replaced.
+    Processes of the old group still alive (a Prefect flow run outliving its runner) are left
+    to finish; `down` collects what is left of the old group only while it is recorded, so
+    restart a component only after its old leader is gone."""
+    root = root or default_root()
+    stack = Stack.load(engine, root)
+    if stack is None:
+        raise StackError(f"no {engine} stack recorded under {root}")
+    index = next((i for i, c in enumerate(stack.components) if c.name == name), None)
+    if index is None:
+        raise StackError(f"the {engine} stack has no component {name!r}")
+    old = stack.components[index]
+    if procs.alive(old.pid):
+        raise StackError(f"{name} is still running (pid {old.pid}): stop it first")
+    env = env_for_children(engine_module(engine).environment(stack))
+    new = procs.start(name, old.argv, env, stack.logs, port=old.port)
+    stack.components[index] = new
+    stack.save()
+    return new
+
+
 def status(engine: str, root: Path | None = None) -> dict[str, Any] | None:
     root = root or default_root()
     stack = Stack.load(engine, root)
@@ -211,6 +239,8 @@ def status(engine: str, root: Path | None = None) -> dict[str, Any] | None:
         health = module.health(stack)
     except OSError as e:
         health = {"api": f"unreachable ({e})"}
+    if "smtp" in stack.ports:
+        health["smtp"] = "healthy" if _answers(smtp.greets, stack.ports["smtp"]) else "unhealthy"
     return {
         "engine": engine,
         "executor": stack.executor,
@@ -222,7 +252,15 @@ def status(engine: str, root: Path | None = None) -> dict[str, Any] | None:
         "rss_mb": round(stack.rss_bytes() / 2**20),
         "ready_seconds": stack.ready_seconds,
         "pid_file": str(stack.pid_file),
+        "mail": stack.env.get("MLPIPELINE_MAILDIR", ""),
     }
+
+
+def _answers(check: Callable[[int], bool], port: int) -> bool:
+    try:
+        return check(port)
+    except OSError:
+        return False
 
 
 def client_env(engine: str, root: Path | None = None) -> dict[str, str]:
@@ -237,6 +275,52 @@ def client_env(engine: str, root: Path | None = None) -> dict[str, str]:
             f"--notest builds it, then .tox/{engine}-prod/bin/python -m mlpipeline ...)"
         )
     return {**stack.env, "MLPIPELINE_STACK_HOME": str(stack.home)}
+
+
+SCHEDULED_CONFIG_ENV = "ML_PIPELINE_CONFIG"  # = airflow_impl.CONFIG_ENV, read by both engines
+
+
+def scheduled_config(stack: Stack) -> Path:
+    """The config of scheduled runs, as flat params in `<home>/scheduled-params.json`: the
+    project config with every path under the stack's home (scheduled runs never touch the
+    registry of in-process runs), alerting by e-mail through the stack's SMTP server."""
+    from mlpipeline import artifacts
+    from mlpipeline.config import load_config
+    from mlpipeline.paths import WEATHER_CONFIG
+
+    home = stack.home
+    overrides: dict[str, object] = {
+        "paths.registry": str(home / "registry"),
+        "paths.cache": str(home / "cache"),
+        "paths.artifacts": str(home / "runs"),
+        "alerts.log": str(home / "alerts.jsonl"),
+        "alerts.smtp_host": procs.HOST,
+        "alerts.smtp_port": stack.ports["smtp"],
+        "alerts.email_to": [smtp.RECIPIENT],
+    }
+    if stack.small:
+        from mlpipeline.workspace import small_overlay
+
+        overrides = {**small_overlay("weather"), **overrides}
+    cfg = load_config(WEATHER_CONFIG, overrides)
+    return artifacts.write_json(home / "scheduled-params.json", cfg.to_params())
+
+
+def with_stack_alerts(cfg: Any, env: dict[str, str]) -> Any:
+    """`cfg` alerting by e-mail through the stack's SMTP server, unless it names a server of its
+    own: a production run's failure reaches a mailbox even with the project's default config."""
+    if cfg.alerts.smtp_host or "MLPIPELINE_SMTP" not in env:
+        return cfg
+    import dataclasses
+
+    host, port = env["MLPIPELINE_SMTP"].rsplit(":", 1)
+    alerts = dataclasses.replace(
+        cfg.alerts,
+        smtp_host=host,
+        smtp_port=int(port),
+        email_to=cfg.alerts.email_to or (smtp.RECIPIENT,),
+    )
+    return dataclasses.replace(cfg, alerts=alerts)
 
 
 def env_for_children(extra: dict[str, str]) -> dict[str, str]:

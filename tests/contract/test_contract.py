@@ -12,6 +12,7 @@ from mlpipeline.graph import CACHEABLE, EDGES, STEPS
 from mlpipeline.registry import Registry
 from mlpipeline.runs import FAILED, SUCCESS, UPSTREAM_FAILED
 from tests.conftest import DATA, config_in, tree_digest
+from tests.smtp_sink import check_alert_mail, closed_port
 
 
 def bits(metrics: dict) -> dict:
@@ -77,12 +78,13 @@ def test_rerun_changes_nothing(first_run, engine, engine_name):
     assert second.model_sha256 == first_run.model_sha256
 
 
-def test_transient_faults_are_retried(engine, engine_name, reference, tmp_path):
+def test_transient_faults_are_retried(engine, engine_name, reference, tmp_path, smtp_sink):
     cfg = config_in(
         tmp_path,
         cache__enabled=False,
         orchestration__retries=2,
         faults={"load_data": 1, "tune_model": 2},
+        **smtp_sink.config(),
     )
     result = engine.run_pipeline(cfg, run_id=f"{engine_name}-faults")
     assert result.ok, result.error
@@ -90,14 +92,19 @@ def test_transient_faults_are_retried(engine, engine_name, reference, tmp_path):
     assert attempts == {name: {"load_data": 2, "tune_model": 3}.get(name, 1) for name in STEPS}
     assert bits(result.metrics) == bits(reference.metrics)
     assert read_alerts(cfg.alerts.log) == []
+    assert smtp_sink.messages_for(result.run_id) == []  # a run that succeeded sends no e-mail
 
 
 def test_permanent_failure_alerts_once_and_keeps_production(
-    engine, engine_name, tmp_path, registry_copy
+    engine, engine_name, tmp_path, registry_copy, smtp_sink
 ):
     before = tree_digest(registry_copy)
     cfg = config_in(
-        tmp_path, cache__enabled=False, orchestration__retries=2, faults={"train_model": -1}
+        tmp_path,
+        cache__enabled=False,
+        orchestration__retries=2,
+        faults={"train_model": -1},
+        **smtp_sink.config(),
     )
     result = engine.run_pipeline(cfg, run_id=f"{engine_name}-broken")
     assert result.state == FAILED and result.failed_step == "train_model"
@@ -109,18 +116,31 @@ def test_permanent_failure_alerts_once_and_keeps_production(
     assert len(alerts) == 1
     assert (alerts[0]["engine"], alerts[0]["step"]) == (engine_name, "train_model")
     assert alerts[0]["run_id"] == result.run_id and alerts[0]["log_location"]
+    (mail,) = smtp_sink.messages_for(result.run_id)  # exactly one e-mail, delivered over SMTP
+    check_alert_mail(
+        mail, engine=engine_name, run_id=result.run_id, step="train_model", error=result.error
+    )
     assert tree_digest(registry_copy) == before
 
 
-def test_bad_data_fails_at_once(engine, engine_name, tmp_path, registry_copy):
+def test_bad_data_fails_at_once(engine, engine_name, tmp_path, registry_copy, capfd):
+    """Also with the SMTP server down: the JSONL alert is written, the failure reads the same."""
     before = tree_digest(registry_copy)
     bad = tmp_path / "bad.csv"
     shutil.copy(DATA, bad)
     bad.write_text(bad.read_text().replace("2012/01/05,1.3,", "2012/01/05,,"))
-    cfg = config_in(tmp_path, data__path=str(bad), orchestration__retries=3)
+    cfg = config_in(
+        tmp_path,
+        data__path=str(bad),
+        orchestration__retries=3,
+        alerts__smtp_host="127.0.0.1",
+        alerts__smtp_port=closed_port(),
+        alerts__email_to=["ops@example.org"],
+    )
     result = engine.run_pipeline(cfg, run_id=f"{engine_name}-bad-data")
     assert result.failed_step == "validate_data"
     assert result.tasks["validate_data"].attempts == 1  # a retry cannot fix bad data
     assert "column 'precipitation': 1 row(s) missing value (line 6)" in result.error
     assert [a["step"] for a in read_alerts(cfg.alerts.log)] == ["validate_data"]
+    assert "alert delivery failed: SmtpNotifier" in capfd.readouterr().err
     assert tree_digest(registry_copy) == before

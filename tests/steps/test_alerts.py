@@ -1,7 +1,12 @@
-import socket
-import threading
-
-from mlpipeline.alerts import Alert, JsonlNotifier, Notifiers, SmtpNotifier, read_alerts
+from mlpipeline.alerts import (
+    LOG_TAIL_LINES,
+    Alert,
+    JsonlNotifier,
+    Notifiers,
+    SmtpNotifier,
+    read_alerts,
+)
+from tests.smtp_sink import check_alert_mail, closed_port
 
 
 def alert():
@@ -17,55 +22,30 @@ def test_jsonl_notifier_appends_and_echoes(tmp_path, capsys):
     assert "ALERT [mock] run run-1 failed at step train_model" in capsys.readouterr().err
 
 
-def _smtp_server(received: list[bytes]) -> tuple[int, threading.Thread]:
-    """A minimal real SMTP server on loopback: enough of RFC 5321 for smtplib to deliver."""
-    server = socket.create_server(("127.0.0.1", 0))
-    port = server.getsockname()[1]
-
-    def serve():
-        conn, _ = server.accept()
-        f = conn.makefile("rwb")
-
-        def reply(line):
-            f.write(line.encode() + b"\r\n")
-            f.flush()
-
-        reply("220 localhost ESMTP test")
-        while line := f.readline():
-            cmd = line.decode().strip().upper()
-            if cmd.startswith(("EHLO", "HELO")):
-                reply("250 localhost")
-            elif cmd == "DATA":
-                reply("354 end with .")
-                body = b""
-                while (chunk := f.readline()) != b".\r\n":
-                    body += chunk
-                received.append(body)
-                reply("250 OK")
-            elif cmd == "QUIT":
-                reply("221 bye")
-                break
-            else:
-                reply("250 OK")
-        conn.close()
-        server.close()
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    return port, t
+def test_smtp_notifier_delivers_one_mail_with_the_log_tail(tmp_path, smtp_sink):
+    log = tmp_path / "run.log"
+    log.write_text("".join(f"line {i}\n" for i in range(500)))
+    a = Alert("mock", "run-smtp", "train_model", "InjectedFault: boom\nsecond line", str(log))
+    SmtpNotifier("127.0.0.1", smtp_sink.port, ("ops@example.org",)).notify(a)
+    (mail,) = smtp_sink.messages_for("run-smtp")
+    check_alert_mail(mail, engine="mock", run_id="run-smtp", step="train_model", error=a.error)
+    (attachment,) = mail.iter_attachments()
+    tail = attachment.get_content().splitlines()
+    assert len(tail) == LOG_TAIL_LINES and tail[-1] == "line 499"
 
 
-def test_smtp_notifier_delivers_to_a_real_server():
-    received: list[bytes] = []
-    port, thread = _smtp_server(received)
-    SmtpNotifier("127.0.0.1", port, ("ops@example.org",)).notify(alert())
-    thread.join(10)
-    assert len(received) == 1
-    assert b"Subject: [mock] pipeline run failed at train_model" in received[0]
+def test_a_log_the_notifier_cannot_read_is_named_not_attached(tmp_path, smtp_sink):
+    a = Alert("prefect", "run-nolog", None, "boom", f"{tmp_path}/gone.log and http://ui/run")
+    SmtpNotifier("127.0.0.1", smtp_sink.port, ("ops@example.org",)).notify(a)
+    (mail,) = smtp_sink.messages_for("run-nolog")
+    assert mail["Subject"] == "[prefect] pipeline run run-nolog failed at start"
+    assert "log not readable here" in mail.get_body(("plain",)).get_content()
+    assert list(mail.iter_attachments()) == []
 
 
 def test_one_failing_channel_does_not_hide_the_others(tmp_path, capsys):
     log = tmp_path / "alerts.jsonl"
-    Notifiers(SmtpNotifier("127.0.0.1", 1, ("x@y",)), JsonlNotifier(log)).notify(alert())
+    down = SmtpNotifier("127.0.0.1", closed_port(), ("x@y",))  # nobody listens there
+    Notifiers(down, JsonlNotifier(log)).notify(alert())
     assert len(read_alerts(log)) == 1
     assert "alert delivery failed: SmtpNotifier" in capsys.readouterr().err
