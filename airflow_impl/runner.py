@@ -21,28 +21,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from airflow_impl import CONFIG_ENV, RUN_ID_PARAM
+from airflow_impl import CONFIG_ENV, RUN_ID_PARAM, records
 from mlpipeline import artifacts, pipelines
-from mlpipeline.runs import (
-    FAILED,
-    FAILURES,
-    NOT_RUN,
-    REUSED,
-    RUN_LOG,
-    SUCCESS,
-    UPSTREAM_FAILED,
-    RunResult,
-    TaskRecord,
-    combine,
-    first_failure,
-)
+from mlpipeline.runs import FAILED, RUN_LOG, SUCCESS, RunResult, TaskRecord, first_failure
 
 ENGINE = "airflow"
 # Airflow has no input cache. The DAG's substitute is artifact reuse: a cacheable step whose key
 # (code, config, inputs) matches a stored entry returns the stored artifact instead of running.
 CACHES_RESULTS = True
 DAGS = Path(__file__).resolve().parent / "dags"
-_STATES = {"success": SUCCESS, "failed": FAILED, "upstream_failed": UPSTREAM_FAILED}
 
 INITDB_LOCK = ".initdb.lock"  # in AIRFLOW_HOME: serialises the database migration
 
@@ -195,54 +182,20 @@ def run_pipeline(cfg: Any, *, run_id: str, logical_date: datetime | None = None)
 def task_records(
     dag_id: str, airflow_run_id: str, run_dir: Path, order: tuple[str, ...]
 ) -> tuple[dict[str, TaskRecord], dict[str, Any]]:
-    """Per task: state, attempts (try_number), times, reuse and error; and the XCom values.
-
-    A mapped task (one instance per map index) is one record, as in the other engines: it
-    succeeded if every instance did, its attempts are the most any instance took, and its
-    output is the list of the instances' outputs in index order.
-    """
-    from airflow.models import TaskInstance
+    """Per task: state, attempts (try_number), times, reuse and error (`records`); and the XCom
+    values, a mapped task's as the list of its instances' outputs in index order."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
-    from sqlalchemy import select
 
-    reused = {r["step"] for r in artifacts.read_jsonl(run_dir / REUSED)}
-    errors = {f["step"]: f["error"] for f in artifacts.read_jsonl(run_dir / FAILURES)}
+    instances = records.from_database(dag_id, airflow_run_id)
+    tasks = records.task_records(instances, run_dir, order)
+    outputs: dict[str, Any] = {}
     with create_session() as session:
-        tis = session.scalars(
-            select(TaskInstance).where(
-                TaskInstance.dag_id == dag_id, TaskInstance.run_id == airflow_run_id
-            )
-        ).all()
-        by_task: dict[str, list] = {}
-        for ti in sorted(tis, key=lambda ti: ti.map_index):
-            by_task.setdefault(ti.task_id, []).append(ti)
-        tasks = {name: _record(name, group, reused, errors) for name, group in by_task.items()}
         rows = XComModel.get_many(run_id=airflow_run_id, dag_ids=dag_id, key="return_value")
-        outputs: dict[str, Any] = {}
         for x in sorted(session.scalars(rows), key=lambda x: x.map_index):
             value = XComModel.deserialize_value(x)
             if x.map_index >= 0:
                 outputs.setdefault(x.task_id, []).append(value)
             else:
                 outputs[x.task_id] = value
-    rank = {name: i for i, name in enumerate(order)}
-    tasks = dict(sorted(tasks.items(), key=lambda item: rank.get(item[0], len(rank))))
     return tasks, outputs
-
-
-def _record(name: str, tis: list, reused: set[str], errors: dict[str, str]) -> TaskRecord:
-    parts = [
-        TaskRecord(
-            name,
-            state=_STATES.get(str(ti.state), NOT_RUN),
-            attempts=ti.try_number,
-            start=ti.start_date.timestamp() if ti.start_date else None,
-            end=ti.end_date.timestamp() if ti.end_date else None,
-            cache_hit=name in reused,
-        )
-        for ti in tis
-    ]
-    record = combine(name, parts)
-    record.error = errors.get(name)
-    return record

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from airflow_impl import runner
 from mlpipeline.alerts import read_alerts
@@ -13,15 +12,13 @@ from mlpipeline.paths import ROOT
 from mlpipeline.runs import RUN_LOG
 from tests.airflow.test_cli import SMALL
 from tests.processes import BIG_GRID, interrupt_cli
-from tests.slow_steps import slow_down, wait_for
+from tests.slow_steps import (
+    check_abandoned_try_is_retried,
+    check_timeout_on_last_try_alerts_once,
+)
 from tests.test_cli import cli, outputs
 
 PREPARE = "import sys; from airflow_impl import runner; runner.prepare(sys.argv[1])"
-
-
-# Long enough for every real step on an idle 2-core machine (each under 2 s; 10 s at a load of 18);
-# the slow step sleeps 120 s at checkpoints, so only a working timeout ends its first attempt.
-TIMEOUT = 12.0
 
 
 def test_two_first_runs_on_a_new_home_migrate_once(tmp_path):
@@ -55,31 +52,11 @@ def test_a_retried_try_prints_no_traceback_on_the_console(make_config, capfd):
 
 
 def test_a_try_past_its_timeout_is_abandoned_and_retried(make_config, monkeypatch, tmp_path):
-    marks = tmp_path / "marks"
-    slow_down(monkeypatch, "gate_model", marks, seconds=120)
-    cfg = make_config(
-        cache__enabled=False,
-        orchestration__retries=1,
-        orchestration__task_timeout_seconds=TIMEOUT,
-    )
-    result = runner.run_pipeline(cfg, run_id="slow-gate")
-    assert result.ok, result.error
-    assert result.tasks["gate_model"].attempts == 2
-    assert wait_for(marks / "abandoned") and not (marks / "overslept").exists()
-    assert read_alerts(cfg.alerts.log) == []
+    check_abandoned_try_is_retried(runner.run_pipeline, make_config, monkeypatch, tmp_path)
 
 
 def test_a_timeout_on_the_last_try_fails_the_run_with_one_alert(make_config, monkeypatch, tmp_path):
-    slow_down(monkeypatch, "gate_model", tmp_path / "marks", seconds=120)
-    cfg = make_config(
-        cache__enabled=False, orchestration__retries=0, orchestration__task_timeout_seconds=TIMEOUT
-    )
-    result = runner.run_pipeline(cfg, run_id="timed-out")
-    assert result.failed_step == "gate_model"
-    assert result.error == "StepTimeout: gate_model exceeded its timeout of 12 s"
-    (alert,) = read_alerts(cfg.alerts.log)
-    assert (alert["step"], alert["error"]) == ("gate_model", result.error)
-    assert not list(Path(cfg.paths.registry).rglob("*.ubj"))  # the abandoned try committed nothing
+    check_timeout_on_last_try_alerts_once(runner.run_pipeline, make_config, monkeypatch, tmp_path)
 
 
 def test_a_one_second_timeout_from_the_first_import_on_never_crashes(tmp_path):
