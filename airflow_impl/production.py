@@ -28,7 +28,7 @@ from airflow_impl import RUN_ID_PARAM, records
 from airflow_impl.records import Instance
 from mlpipeline import pipelines, progress
 from mlpipeline.config import PipelineConfig
-from mlpipeline.runs import FAILED, RUN_LOG, SUCCESS, RunResult, TaskRecord, first_failure
+from mlpipeline.runs import RunResult, TaskRecord
 from mlpipeline.stack import stacks
 
 ENGINE = "airflow"
@@ -171,19 +171,15 @@ def run_pipeline(cfg: PipelineConfig, *, run_id: str, timeout: float = 1800.0) -
         graph = edges(api, dag_id)
     finally:
         api.close()
-    failed = first_failure(tasks, pipeline.order)
-    return RunResult(
-        engine=ENGINE,
-        run_id=run_id,
-        run_dir=run_dir,
-        state=SUCCESS if dag_run["state"] == "success" else FAILED,
-        tasks=tasks,
+    return records.run_result(
+        pipeline,
+        run_id,
+        run_dir,
+        dag_run["state"],
+        tasks,
         edges=graph,
         outputs=outputs,
-        failed_step=failed.name if failed else None,
-        error=failed.error if failed else None,
         wall_seconds=wall,
-        log_location=str(run_dir / RUN_LOG),
         settings={
             "runs_with": "production stack: scheduler + executor, triggered over REST",
             "database": "postgres",
@@ -192,5 +188,4 @@ def run_pipeline(cfg: PipelineConfig, *, run_id: str, timeout: float = 1800.0) -
             "workers": sorted({f"{ti.get('hostname')}:{ti.get('pid')}" for ti in tis}),
             "cache": "artifact reuse" if cfg.cache.enabled else "off",
         },
-        pipeline=pipeline.name,
     )

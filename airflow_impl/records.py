@@ -1,13 +1,12 @@
-"""A DAG run's task instances in the shape every engine reports, wherever they were read from:
-the metadata database after `dag.test()` (`runner.py`) or the REST API of a running stack
-(`production.py`).
+"""A DAG run in the shape every engine reports, wherever it was read from: the metadata
+database after `dag.test()` (`runner.py`) or the REST API of a running stack (`production.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from mlpipeline import artifacts
 from mlpipeline.runs import (
@@ -17,6 +16,7 @@ from mlpipeline.runs import (
     REUSED,
     SUCCESS,
     UPSTREAM_FAILED,
+    RunResult,
     TaskRecord,
     combine,
 )
@@ -85,3 +85,18 @@ def task_records(
         records[name] = combine(name, parts[name])
         records[name].error = errors.get(name)
     return records
+
+
+def run_result(
+    pipeline: Any, run_id: str, run_dir: Path, dag_run_state: str, tasks, **fields: Any
+) -> RunResult:
+    """Our record of one run of `pipeline`'s DAG: `dag_run_state` is Airflow's ("success")."""
+    return RunResult.finished(
+        pipeline,
+        tasks,
+        engine="airflow",
+        run_id=run_id,
+        run_dir=run_dir,
+        state=SUCCESS if str(dag_run_state) == "success" else FAILED,
+        **fields,
+    )

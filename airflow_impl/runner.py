@@ -23,7 +23,7 @@ from typing import Any
 
 from airflow_impl import CONFIG_ENV, RUN_ID_PARAM, records
 from mlpipeline import artifacts, pipelines
-from mlpipeline.runs import FAILED, RUN_LOG, SUCCESS, RunResult, TaskRecord, first_failure
+from mlpipeline.runs import RUN_LOG, RunResult, TaskRecord
 
 ENGINE = "airflow"
 # Airflow has no input cache. The DAG's substitute is artifact reuse: a cacheable step whose key
@@ -155,19 +155,15 @@ def run_pipeline(cfg: Any, *, run_id: str, logical_date: datetime | None = None)
             )
         wall = time.perf_counter() - started
     tasks, outputs = task_records(pipeline.dag_id, dag_run.run_id, run_dir, pipeline.order)
-    failed = first_failure(tasks, pipeline.order)
-    return RunResult(
-        engine=ENGINE,
-        run_id=run_id,
-        run_dir=run_dir,
-        state=SUCCESS if dag_run.state == "success" else FAILED,
-        tasks=tasks,
+    return records.run_result(
+        pipeline,
+        run_id,
+        run_dir,
+        dag_run.state,
+        tasks,
         edges=frozenset((up, t.task_id) for t in dag.tasks for up in t.upstream_task_ids),
         outputs=outputs,
-        failed_step=failed.name if failed else None,
-        error=failed.error if failed else None,
         wall_seconds=wall,
-        log_location=str(run_dir / RUN_LOG),
         settings={
             "runs_with": "dag.test() in-process, tasks one at a time",
             "database": "sqlite",
@@ -175,7 +171,6 @@ def run_pipeline(cfg: Any, *, run_id: str, logical_date: datetime | None = None)
             "logging_level": os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"],
             "cache": "artifact reuse" if cfg.cache.enabled else "off",
         },
-        pipeline=pipeline.name,
     )
 
 

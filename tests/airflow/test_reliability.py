@@ -11,11 +11,7 @@ from mlpipeline.alerts import read_alerts
 from mlpipeline.paths import ROOT
 from mlpipeline.runs import RUN_LOG
 from tests.airflow.test_cli import SMALL
-from tests.processes import BIG_GRID, interrupt_cli
-from tests.slow_steps import (
-    check_abandoned_try_is_retried,
-    check_timeout_on_last_try_alerts_once,
-)
+from tests.processes import cancelled_run
 from tests.test_cli import cli, outputs
 
 PREPARE = "import sys; from airflow_impl import runner; runner.prepare(sys.argv[1])"
@@ -51,14 +47,6 @@ def test_a_retried_try_prints_no_traceback_on_the_console(make_config, capfd):
     assert "Traceback" in log and "InjectedFault: load_data: injected fault on attempt 1" in log
 
 
-def test_a_try_past_its_timeout_is_abandoned_and_retried(make_config, monkeypatch, tmp_path):
-    check_abandoned_try_is_retried(runner.run_pipeline, make_config, monkeypatch, tmp_path)
-
-
-def test_a_timeout_on_the_last_try_fails_the_run_with_one_alert(make_config, monkeypatch, tmp_path):
-    check_timeout_on_last_try_alerts_once(runner.run_pipeline, make_config, monkeypatch, tmp_path)
-
-
 def test_a_one_second_timeout_from_the_first_import_on_never_crashes(tmp_path):
     # Issue 9, item 4: SIGALRM during imports poisoned every later try, or aborted in glibc.
     done = cli(
@@ -79,16 +67,5 @@ def test_a_one_second_timeout_from_the_first_import_on_never_crashes(tmp_path):
 
 
 def test_one_ctrl_c_cancels_the_run_within_seconds(tmp_path):
-    run = interrupt_cli(
-        ["run", "--engine", "airflow", BIG_GRID, "--run-id=stopped", *outputs(tmp_path)],
-        started=tmp_path / "artifacts" / "stopped" / "tune_model",
-    )
-    assert run.returncode == 130, run.stdout + run.stderr
-    assert "cancelled: run stopped interrupted during tune_model; the registry was not changed" in (
-        run.stdout
-    )
-    assert run.seconds < 20
-    assert "Traceback" not in run.stdout + run.stderr
+    run = cancelled_run("airflow", tmp_path)
     assert "No tasks to run" not in run.stdout  # Airflow's own warnings go to run.log
-    assert read_alerts(tmp_path / "alerts.jsonl") == []  # a cancel is not a failure
-    assert run.left == []
