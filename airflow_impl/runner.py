@@ -145,8 +145,8 @@ def run_pipeline(cfg: Any, *, run_id: str, logical_date: datetime | None = None)
     with environ(CONFIG_ENV, str(params_file)):
         dag = load_dag(pipeline.dag_id)
         # The run's conf holds only what the parsed defaults do not say already (the recsys DAG
-        # leaves data_date empty for scheduled runs): Airflow validates every conf key against
-        # its Param again in each task, which was a fifth of our wiring's cost (bench_wiring.py).
+        # leaves data_date empty for scheduled runs): each task validates every conf key against
+        # its Param again, a fifth of the Param validations of a run (bench_wiring.py).
         defaults = dag.params.dump()
         conf = {k: v for k, v in params.items() if defaults.get(k) != v}
         started = time.perf_counter()
