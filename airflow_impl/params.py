@@ -22,8 +22,9 @@ _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
 # Airflow validates every Param with jsonschema many times per task (resolving, comparing and
 # serializing params), each time checking the schema itself against its metaschema first. A
 # schema without "$schema" is checked against draft 2020-12's, which costs about 4x draft 7's:
-# with 44 params that was most of our wiring's cost per task (bench_wiring.py). Our schemas
-# (type, section) mean the same in both drafts.
+# with 44 params that was most of our wiring's cost per task. Our schemas (type, section) mean
+# the same in both drafts. Even so, validation is still most of that cost: one typed field per
+# key is what it buys (bench_wiring.py's docstring has the figures and the way out).
 _DRAFT = {"$schema": "http://json-schema.org/draft-07/schema#"}
 
 

@@ -24,26 +24,14 @@ from typing import Any
 
 import httpx
 
-from airflow_impl import RUN_ID_PARAM
-from mlpipeline import artifacts, pipelines, progress
+from airflow_impl import RUN_ID_PARAM, records
+from airflow_impl.records import Instance
+from mlpipeline import pipelines, progress
 from mlpipeline.config import PipelineConfig
-from mlpipeline.runs import (
-    FAILED,
-    FAILURES,
-    NOT_RUN,
-    REUSED,
-    RUN_LOG,
-    SUCCESS,
-    UPSTREAM_FAILED,
-    RunResult,
-    TaskRecord,
-    combine,
-    first_failure,
-)
+from mlpipeline.runs import RunResult, TaskRecord
 from mlpipeline.stack import stacks
 
 ENGINE = "airflow"
-_STATES = {"success": SUCCESS, "failed": FAILED, "upstream_failed": UPSTREAM_FAILED}
 _PROGRESS = {"running": "running", "success": "done", "failed": "failed"}
 _PROGRESS.update(upstream_failed="failed")
 FINAL = {"success", "failed"}
@@ -124,25 +112,18 @@ def _ts(value: str | None) -> float | None:
 
 def task_records(tis: list[dict], run_dir: Path, order: tuple[str, ...]) -> dict[str, TaskRecord]:
     """One record per task; a mapped task's instances (map_index >= 0) combined into one."""
-    reused = {r["step"] for r in artifacts.read_jsonl(run_dir / REUSED)}
-    errors = {f["step"]: f["error"] for f in artifacts.read_jsonl(run_dir / FAILURES)}
-    parts: dict[str, list[TaskRecord]] = {}
-    for ti in sorted(tis, key=lambda ti: ti.get("map_index", -1)):
-        parts.setdefault(ti["task_id"], []).append(
-            TaskRecord(
-                name=ti["task_id"],
-                state=_STATES.get(str(ti["state"]), NOT_RUN),
-                attempts=ti["try_number"],
-                start=_ts(ti["start_date"]),
-                end=_ts(ti["end_date"]),
-                cache_hit=ti["task_id"] in reused,
-            )
+    instances = (
+        Instance(
+            ti["task_id"],
+            ti.get("map_index", -1),
+            str(ti["state"]),
+            ti["try_number"],
+            _ts(ti["start_date"]),
+            _ts(ti["end_date"]),
         )
-    records = {}
-    for name in sorted(parts, key=lambda n: order.index(n) if n in order else len(order)):
-        records[name] = combine(name, parts[name])
-        records[name].error = errors.get(name)
-    return records
+        for ti in tis
+    )
+    return records.task_records(instances, run_dir, order)
 
 
 def xcom_outputs(api: AirflowAPI, dag_id: str, run_id: str, tis: list[dict]) -> dict[str, Any]:
@@ -191,19 +172,15 @@ def run_pipeline(cfg: PipelineConfig, *, run_id: str, timeout: float = 1800.0) -
         graph = edges(api, dag_id)
     finally:
         api.close()
-    failed = first_failure(tasks, pipeline.order)
-    return RunResult(
-        engine=ENGINE,
-        run_id=run_id,
-        run_dir=run_dir,
-        state=SUCCESS if dag_run["state"] == "success" else FAILED,
-        tasks=tasks,
+    return records.run_result(
+        pipeline,
+        run_id,
+        run_dir,
+        dag_run["state"],
+        tasks,
         edges=graph,
         outputs=outputs,
-        failed_step=failed.name if failed else None,
-        error=failed.error if failed else None,
         wall_seconds=wall,
-        log_location=str(run_dir / RUN_LOG),
         settings={
             "runs_with": "production stack: scheduler + executor, triggered over REST",
             "database": "postgres",
@@ -212,5 +189,4 @@ def run_pipeline(cfg: PipelineConfig, *, run_id: str, timeout: float = 1800.0) -
             "workers": sorted({f"{ti.get('hostname')}:{ti.get('pid')}" for ti in tis}),
             "cache": "artifact reuse" if cfg.cache.enabled else "off",
         },
-        pipeline=pipeline.name,
     )

@@ -21,28 +21,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from airflow_impl import CONFIG_ENV, RUN_ID_PARAM
+from airflow_impl import CONFIG_ENV, RUN_ID_PARAM, records
 from mlpipeline import artifacts, pipelines
-from mlpipeline.runs import (
-    FAILED,
-    FAILURES,
-    NOT_RUN,
-    REUSED,
-    RUN_LOG,
-    SUCCESS,
-    UPSTREAM_FAILED,
-    RunResult,
-    TaskRecord,
-    combine,
-    first_failure,
-)
+from mlpipeline.runs import RUN_LOG, RunResult, TaskRecord
 
 ENGINE = "airflow"
 # Airflow has no input cache. The DAG's substitute is artifact reuse: a cacheable step whose key
 # (code, config, inputs) matches a stored entry returns the stored artifact instead of running.
 CACHES_RESULTS = True
 DAGS = Path(__file__).resolve().parent / "dags"
-_STATES = {"success": SUCCESS, "failed": FAILED, "upstream_failed": UPSTREAM_FAILED}
 
 INITDB_LOCK = ".initdb.lock"  # in AIRFLOW_HOME: serialises the database migration
 
@@ -157,6 +144,11 @@ def run_pipeline(cfg: Any, *, run_id: str, logical_date: datetime | None = None)
 
     with environ(CONFIG_ENV, str(params_file)):
         dag = load_dag(pipeline.dag_id)
+        # The run's conf holds only what the parsed defaults do not say already (the recsys DAG
+        # leaves data_date empty for scheduled runs): each task validates every conf key against
+        # its Param again, a fifth of the Param validations of a run (bench_wiring.py).
+        defaults = dag.params.dump()
+        conf = {k: v for k, v in params.items() if defaults.get(k) != v}
         started = time.perf_counter()
         # Never None: dag.test(logical_date=None) clears the task instances of every earlier run.
         # A Ctrl-C cancels the running attempt, fails its task without a retry or an alert and
@@ -164,23 +156,19 @@ def run_pipeline(cfg: Any, *, run_id: str, logical_date: datetime | None = None)
         with task_logs_to(run_dir / RUN_LOG), attempts.interruptible():
             dag_run = dag.test(
                 logical_date=logical_date or datetime.now(UTC),
-                run_conf={**params, RUN_ID_PARAM: run_id},
+                run_conf={**conf, RUN_ID_PARAM: run_id},
             )
         wall = time.perf_counter() - started
     tasks, outputs = task_records(pipeline.dag_id, dag_run.run_id, run_dir, pipeline.order)
-    failed = first_failure(tasks, pipeline.order)
-    return RunResult(
-        engine=ENGINE,
-        run_id=run_id,
-        run_dir=run_dir,
-        state=SUCCESS if dag_run.state == "success" else FAILED,
-        tasks=tasks,
+    return records.run_result(
+        pipeline,
+        run_id,
+        run_dir,
+        dag_run.state,
+        tasks,
         edges=frozenset((up, t.task_id) for t in dag.tasks for up in t.upstream_task_ids),
         outputs=outputs,
-        failed_step=failed.name if failed else None,
-        error=failed.error if failed else None,
         wall_seconds=wall,
-        log_location=str(run_dir / RUN_LOG),
         settings={
             "runs_with": "dag.test() in-process, tasks one at a time",
             "database": "sqlite",
@@ -188,61 +176,26 @@ def run_pipeline(cfg: Any, *, run_id: str, logical_date: datetime | None = None)
             "logging_level": os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"],
             "cache": "artifact reuse" if cfg.cache.enabled else "off",
         },
-        pipeline=pipeline.name,
     )
 
 
 def task_records(
     dag_id: str, airflow_run_id: str, run_dir: Path, order: tuple[str, ...]
 ) -> tuple[dict[str, TaskRecord], dict[str, Any]]:
-    """Per task: state, attempts (try_number), times, reuse and error; and the XCom values.
-
-    A mapped task (one instance per map index) is one record, as in the other engines: it
-    succeeded if every instance did, its attempts are the most any instance took, and its
-    output is the list of the instances' outputs in index order.
-    """
-    from airflow.models import TaskInstance
+    """Per task: state, attempts (try_number), times, reuse and error (`records`); and the XCom
+    values, a mapped task's as the list of its instances' outputs in index order."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
-    from sqlalchemy import select
 
-    reused = {r["step"] for r in artifacts.read_jsonl(run_dir / REUSED)}
-    errors = {f["step"]: f["error"] for f in artifacts.read_jsonl(run_dir / FAILURES)}
+    instances = records.from_database(dag_id, airflow_run_id)
+    tasks = records.task_records(instances, run_dir, order)
+    outputs: dict[str, Any] = {}
     with create_session() as session:
-        tis = session.scalars(
-            select(TaskInstance).where(
-                TaskInstance.dag_id == dag_id, TaskInstance.run_id == airflow_run_id
-            )
-        ).all()
-        by_task: dict[str, list] = {}
-        for ti in sorted(tis, key=lambda ti: ti.map_index):
-            by_task.setdefault(ti.task_id, []).append(ti)
-        tasks = {name: _record(name, group, reused, errors) for name, group in by_task.items()}
         rows = XComModel.get_many(run_id=airflow_run_id, dag_ids=dag_id, key="return_value")
-        outputs: dict[str, Any] = {}
         for x in sorted(session.scalars(rows), key=lambda x: x.map_index):
             value = XComModel.deserialize_value(x)
             if x.map_index >= 0:
                 outputs.setdefault(x.task_id, []).append(value)
             else:
                 outputs[x.task_id] = value
-    rank = {name: i for i, name in enumerate(order)}
-    tasks = dict(sorted(tasks.items(), key=lambda item: rank.get(item[0], len(rank))))
     return tasks, outputs
-
-
-def _record(name: str, tis: list, reused: set[str], errors: dict[str, str]) -> TaskRecord:
-    parts = [
-        TaskRecord(
-            name,
-            state=_STATES.get(str(ti.state), NOT_RUN),
-            attempts=ti.try_number,
-            start=ti.start_date.timestamp() if ti.start_date else None,
-            end=ti.end_date.timestamp() if ti.end_date else None,
-            cache_hit=name in reused,
-        )
-        for ti in tis
-    ]
-    record = combine(name, parts)
-    record.error = errors.get(name)
-    return record

@@ -104,69 +104,24 @@ def bench_flaky():
 bench_flaky()
 """
 
-# The weather DAG's shape (airflow_impl/dags/ml_pipeline.py) with plain no-op tasks: no params,
-# no callbacks, no config. `bare()` checks it against the pipeline's declared shape.
-BARE = """
-from airflow.sdk import dag, task
 
-
-@task
-def load_data():
-    return "raw"
-
-
-@task
-def validate_data(raw):
-    return "validated"
-
-
-@task
-def build_features(validated):
-    return "features"
-
-
-@task
-def split_data(features):
-    return "split"
-
-
-@task
-def tune_model(split, candidate):
-    return "tuning"
-
-
-@task
-def train_model(split, tuning):
-    return "model"
-
-
-@task
-def evaluate_model(model, split):
-    return "metrics"
-
-
-@task
-def gate_model(metrics, split):
-    return "gate"
-
-
-@task
-def register_model(model, gate):
-    return "registration"
-
-
-@dag(dag_id="bench_bare", schedule=None, catchup=False)
-def bench_bare():
-    raw = load_data()
-    features = build_features(validate_data(raw))
-    split = split_data(features)
-    tuning = tune_model.partial(split=split).expand(candidate=list(range({width})))
-    model = train_model(split, tuning)
-    register_model(model, gate_model(evaluate_model(model, split), split))
-
-
-bench_bare()
-"""
+def bare_dag(shape: Shape) -> str:
+    """The pipeline's shape as a DAG file of plain no-op tasks, one per step and named as the
+    step, the fan-out by dynamic task mapping as in the real DAG: no params, callbacks or
+    config. `bare()` checks its edges against the declared ones."""
+    lines = ["from airflow.sdk import dag, task", ""]
+    for name in shape.names:
+        args = [*shape.inputs[name], *([shape.map_arg] if name == shape.mapped else [])]
+        lines += ["", "@task", f"def {name}({', '.join(args)}):", f"    return {name!r}", ""]
+    lines += ["", '@dag(dag_id="bench_bare", schedule=None, catchup=False)', "def bench_bare():"]
+    for name in shape.names:
+        given = ", ".join(f"{arg}=out_{up}" for arg, up in shape.inputs[name].items())
+        if name == shape.mapped:
+            fan = f"{shape.map_arg}=list(range({shape.width}))"
+            lines.append(f"    out_{name} = {name}.partial({given}).expand({fan})")
+        else:
+            lines.append(f"    out_{name} = {name}({given})")
+    return "\n".join([*lines, "", "", "bench_bare()", ""])
 
 
 class AirflowAdapter:
@@ -226,21 +181,17 @@ class AirflowAdapter:
         return dag_run.run_id
 
     def _outcome(self, dag_id: str, run_id: str, last: str) -> Outcome:
-        from airflow.models import TaskInstance
         from airflow.models.xcom import XComModel
         from airflow.utils.session import create_session
-        from sqlalchemy import select
 
+        from airflow_impl import records
+
+        tis = records.from_database(dag_id, run_id)
+        attempts: dict[str, int] = {}
+        for ti in tis:  # a mapped task: the most tries any of its instances took
+            attempts[ti.task_id] = max(attempts.get(ti.task_id, 0), ti.try_number)
+        done = sum(ti.state == "success" for ti in tis)
         with create_session() as session:
-            tis = session.scalars(
-                select(TaskInstance).where(
-                    TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id
-                )
-            ).all()
-            attempts: dict[str, int] = {}
-            for ti in tis:  # a mapped task: the most tries any of its instances took
-                attempts[ti.task_id] = max(attempts.get(ti.task_id, 0), ti.try_number)
-            done = sum(str(ti.state) == "success" for ti in tis)
             (row,) = session.scalars(
                 XComModel.get_many(run_id=run_id, dag_ids=dag_id, task_ids=last, key="return_value")
             )
@@ -261,30 +212,20 @@ class AirflowAdapter:
         return self._outcome("bench_flaky", run_id, "flaky")
 
     def bare(self, shape: Shape) -> Outcome:
-        from airflow.models import TaskInstance
-        from airflow.utils.session import create_session
-        from sqlalchemy import select
+        from airflow_impl import records
 
-        text = BARE.format(width=shape.width)
+        text = bare_dag(shape)
         run_id = self._run(text, "bench_bare")
         dag = self._dags[text]
         edges = {(up, t.task_id) for t in dag.tasks for up in t.upstream_task_ids}
         declared = {(up, n) for n in shape.names for up in shape.inputs[n].values()}
         assert edges == declared, f"the bare DAG's edges differ: {edges ^ declared}"
-        with create_session() as session:
-            tis = session.scalars(
-                select(TaskInstance).where(
-                    TaskInstance.dag_id == "bench_bare", TaskInstance.run_id == run_id
-                )
-            ).all()
-            done = [ti for ti in tis if str(ti.state) == "success"]
-            return Outcome(
-                sum(ti.task_id == shape.mapped for ti in done),
-                tasks=len(done),
-                span=(
-                    max(ti.end_date for ti in done) - min(ti.start_date for ti in done)
-                ).total_seconds(),
-            )
+        done = [ti for ti in records.from_database("bench_bare", run_id) if ti.state == "success"]
+        return Outcome(
+            sum(ti.task_id == shape.mapped for ti in done),
+            tasks=len(done),
+            span=max(ti.end for ti in done) - min(ti.start for ti in done),
+        )
 
     def pipeline(self, cfg: PipelineConfig, run_id: str) -> RunResult:
         from airflow_impl import runner

@@ -19,10 +19,16 @@ def checked(fn, check):
     return run
 
 
-def _iterations(adapter) -> int:
+def _measure(benchmark, adapter, run, size: int) -> None:
     # Direct calls take nanoseconds: time many per round so the clock's resolution does not
     # dominate; engines take long enough for one.
-    return 1000 if adapter.engine == "direct" else 1
+    benchmark.pedantic(
+        run,
+        args=(size,),
+        rounds=settings.ROUNDS,
+        warmup_rounds=settings.WARMUP,
+        iterations=1000 if adapter.engine == "direct" else 1,
+    )
 
 
 @pytest.mark.parametrize("n", settings.CHAIN_SIZES)
@@ -33,13 +39,7 @@ def test_chain(benchmark, adapter, n):
         assert outcome.value == n and outcome.tasks == n, outcome
         benchmark.extra_info["result"] = outcome.value  # the work's checksum
 
-    benchmark.pedantic(
-        checked(adapter.chain, check),
-        args=(n,),
-        rounds=settings.ROUNDS,
-        warmup_rounds=settings.WARMUP,
-        iterations=_iterations(adapter),
-    )
+    _measure(benchmark, adapter, checked(adapter.chain, check), n)
 
 
 def test_fanout(benchmark, adapter):
@@ -50,10 +50,4 @@ def test_fanout(benchmark, adapter):
         assert outcome.value == k * (k - 1) // 2 and outcome.tasks == k + 1, outcome
         benchmark.extra_info["result"] = outcome.value
 
-    benchmark.pedantic(
-        checked(adapter.fanout, check),
-        args=(k,),
-        rounds=settings.ROUNDS,
-        warmup_rounds=settings.WARMUP,
-        iterations=_iterations(adapter),
-    )
+    _measure(benchmark, adapter, checked(adapter.fanout, check), k)

@@ -107,9 +107,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         ]
         overhead.append(
             {
-                "engine": r["engine"],
-                "variant": r["variant"],
-                "label": r["label"],
+                **_who(r),
                 "n": ns,
                 "median_ms": [m * 1e3 for m in medians],
                 "iqr_ms": [q * 1e3 for q in iqr],
@@ -125,9 +123,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         )
     fanout = [
         {
-            "label": r["label"],
-            "engine": r["engine"],
-            "variant": r["variant"],
+            **_who(r),
             **{
                 "n": n,
                 "median_ms": s["median"] * 1e3,
@@ -147,9 +143,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         per_direct = np.polyfit(ks, direct, 1)[0] if len(ks) > 1 else 0.0
         retry.append(
             {
-                "label": r["label"],
-                "engine": r["engine"],
-                "variant": r["variant"],
+                **_who(r),
                 "failures": ks,
                 "median_ms": [m * 1e3 for m in medians],
                 "retry_ms": (per - per_direct) * 1e3,
@@ -158,9 +152,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         )
     backoff = [
         {
-            "label": r["label"],
-            "engine": r["engine"],
-            "variant": r["variant"],
+            **_who(r),
             "configured_s": i["configured_wait"],
             "median_s": s["median"],
             "min_s": s["min"],
@@ -177,9 +169,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
             ((warm, winfo),) = w["points"].values()
             cache.append(
                 {
-                    "label": r["label"],
-                    "engine": r["engine"],
-                    "variant": r["variant"],
+                    **_who(r),
                     "cold_s": cold["median"],
                     "warm_s": warm["median"],
                     "speedup": cold["median"] / warm["median"],
@@ -187,39 +177,27 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
                     "settings": winfo["settings"],
                 }
             )
-    e2e = []
-    for r in rows("end-to-end"):
-        ((s, info),) = r["points"].values()
-        inside = info["inside_steps_median"]
-        e2e.append(
-            {
-                "label": r["label"],
-                "engine": r["engine"],
-                "variant": r["variant"],
-                "wall_s": s["median"],
-                "iqr_s": s["iqr"],
-                "inside_s": inside,
-                "around_s": max(0.0, s["median"] - inside),
-                "rounds": s["rounds"],
-                "model_sha256": info.get("model_sha256", ""),
-            }
-        )
-    cold = []
-    for r in rows("cold-start"):
-        ((s, info),) = r["points"].values()
-        phases = info["phases"]
-        cold.append(
-            {
-                "label": r["label"],
-                "engine": r["engine"],
-                "variant": r["variant"],
-                "process_s": s["median"],
-                **{
-                    f"{p}_s": statistics.median(x[p] for x in phases)
-                    for p in ("import", "setup", "first_run", "second_run")
-                },
-            }
-        )
+    e2e = [
+        {
+            **_who(r),
+            "wall_s": s["median"],
+            "iqr_s": s["iqr"],
+            "inside_s": info["inside_steps_median"],
+            "around_s": max(0.0, s["median"] - info["inside_steps_median"]),
+            "rounds": s["rounds"],
+            "model_sha256": info.get("model_sha256", ""),
+        }
+        for r, s, info in _only_points(rows("end-to-end"))
+    ]
+    phases = ("import", "setup", "first_run", "second_run")
+    cold = [
+        {
+            **_who(r),
+            "process_s": s["median"],
+            **{f"{p}_s": statistics.median(x[p] for x in info["phases"]) for p in phases},
+        }
+        for r, s, info in _only_points(rows("cold-start"))
+    ]
     return {
         "wiring": wiring_cost(rows("wiring-bare"), rows("wiring-ours")),
         "overhead": overhead,
@@ -268,6 +246,18 @@ def write_plots(tables: dict[str, list[dict[str, Any]]], out: Path) -> list[Path
     return written
 
 
+def _only_points(rows: list[dict[str, Any]]):
+    """(row, stats, extra info) of benchmarks measured at one point each."""
+    for r in rows:
+        ((stats, info),) = r["points"].values()
+        yield r, stats, info
+
+
+def _who(r: dict[str, Any]) -> dict[str, Any]:
+    """The columns that name a row's engine and variant."""
+    return {"label": r["label"], "engine": r["engine"], "variant": r["variant"]}
+
+
 def wiring_cost(bare: list[dict[str, Any]], ours: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """bench_wiring.py: the same graph as bare no-op tasks and through our wiring (no-op steps).
     Overhead = ours - bare, per task instance and as a share of the bare run (goal <= 10 %)."""
@@ -284,9 +274,7 @@ def wiring_cost(bare: list[dict[str, Any]], ours: list[dict[str, Any]]) -> list[
         span_extra = oinfo["span_median"] - binfo["span_median"]
         table.append(
             {
-                "label": b["label"],
-                "engine": b["engine"],
-                "variant": b["variant"],
+                **_who(b),
                 "tasks": tasks,
                 "bare_s": bs["median"],
                 "wiring_s": os_["median"],
@@ -308,6 +296,10 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _columns(rows: list[dict[str, Any]], names: tuple[str, ...]) -> list[list[Any]]:
+    return [[r[n] for n in names] for r in rows]
 
 
 def markdown(tables: dict[str, list[dict[str, Any]]], runs: list[dict[str, Any]]) -> str:
@@ -450,7 +442,7 @@ def markdown(tables: dict[str, list[dict[str, Any]]], runs: list[dict[str, Any]]
         "",
         _table(
             ["engine", "configured wait s", "median s", "min s"],
-            [[r["label"], r["configured_s"], r["median_s"], r["min_s"]] for r in t["backoff"]],
+            _columns(t["backoff"], ("label", "configured_s", "median_s", "min_s")),
         ),
         "",
         "## Caching: the full pipeline twice",
@@ -467,27 +459,19 @@ def markdown(tables: dict[str, list[dict[str, Any]]], runs: list[dict[str, Any]]
         "",
         _table(
             ["engine", "wall s", "IQR s", "inside steps s", "around steps s", "rounds"],
-            [
-                [r["label"], r["wall_s"], r["iqr_s"], r["inside_s"], r["around_s"], r["rounds"]]
-                for r in t["end_to_end"]
-            ],
+            _columns(
+                t["end_to_end"], ("label", "wall_s", "iqr_s", "inside_s", "around_s", "rounds")
+            ),
         ),
         "",
         "## Cold start",
         "",
         _table(
             ["engine", "process s", "import s", "set-up s", "first run s", "second run s"],
-            [
-                [
-                    r["label"],
-                    r["process_s"],
-                    r["import_s"],
-                    r["setup_s"],
-                    r["first_run_s"],
-                    r["second_run_s"],
-                ]
-                for r in t["cold_start"]
-            ],
+            _columns(
+                t["cold_start"],
+                ("label", "process_s", "import_s", "setup_s", "first_run_s", "second_run_s"),
+            ),
         ),
         "",
         "## Versions, settings and machine",

@@ -76,8 +76,10 @@ class LockTimeout(TimeoutError):
 
 
 @contextmanager
-def file_lock(path: str | Path, timeout: float) -> Iterator[None]:
-    """An exclusive flock on `path`, waiting at most `timeout` seconds (across processes)."""
+def file_lock(path: str | Path, timeout: float, holder: str = "") -> Iterator[None]:
+    """An exclusive flock on `path`, waiting at most `timeout` seconds (across processes).
+    Released by the kernel when the holder dies. `holder` says who else may hold it, for the
+    message."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:
@@ -88,7 +90,10 @@ def file_lock(path: str | Path, timeout: float) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise LockTimeout(f"could not lock {path} within {timeout:.0f} s") from None
+                    raise LockTimeout(
+                        f"could not lock {path} within {timeout:g} s"
+                        + (f": {holder} held it" if holder else "")
+                    ) from None
                 time.sleep(0.02)
         try:
             yield

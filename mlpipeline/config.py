@@ -20,6 +20,7 @@ import itertools
 import json
 import math
 import tomllib
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -50,6 +51,17 @@ DAY = 86_400.0
 Number = StrictInt | Annotated[StrictFloat, AllowInfNan(False)]  # finite
 Seconds = Annotated[Number, Field(ge=0, le=DAY)]
 Name = Annotated[StrictStr, Field(min_length=1)]
+
+
+def iso_date(v: str, parse: Callable[[str], Any], example: str) -> str:
+    """A validator's body: `v` empty or an ISO date that `parse` accepts."""
+    if v:
+        try:
+            parse(v)
+        except ValueError:
+            raise ValueError(f"must be an ISO date like {example}, got {v!r}") from None
+    return v
+
 
 # Hyperparameters a grid may name, and the range each accepts.
 GRID_KEYS: dict[str, tuple[type, float, float]] = {
@@ -90,12 +102,7 @@ class DataConfig:
     @field_validator("as_of")
     @classmethod
     def _iso_date(cls, v: str) -> str:
-        if v:
-            try:
-                datetime.fromisoformat(v)
-            except ValueError:
-                raise ValueError(f"must be an ISO date like 2015-06-01, got {v!r}") from None
-        return v
+        return iso_date(v, datetime.fromisoformat, "2015-06-01")
 
 
 @dataclass(frozen=True, config=_STRICT)

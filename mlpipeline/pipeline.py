@@ -76,6 +76,15 @@ class Step:
         return StepOutput(Path(path), self.writes)
 
 
+# The reports of a pipeline that trains, gates and registers a model, its steps named as every
+# such pipeline names them (one name per step): kind -> (step, declared output).
+MODEL_REPORTS = {
+    "gate": ("gate_model", "gate"),
+    "registration": ("register_model", "registration"),
+    "model": ("train_model", "meta"),
+}
+
+
 @dataclass
 class Pipeline:
     """Its name, its config type, its default config, and its steps in declaration order."""

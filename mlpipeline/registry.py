@@ -93,7 +93,62 @@ def check_alias(
         )
 
 
-class Registry:
+class Writes:
+    """The writes every backend makes the same way: under the backend's lock, a cancellation
+    checkpoint right before each commit (an abandoned attempt commits nothing), and an alias
+    moved only if it still names `expected` (compare-and-swap). A backend provides `lock`,
+    `entry`, `alias`, `find`, `_write_entry`, `_write_alias` and `_alias_where`."""
+
+    def register(
+        self,
+        model_bytes: bytes,
+        record: dict[str, Any],
+        *,
+        alias: str | None = None,
+        expected: str | None | object = _ANY,
+    ) -> Entry:
+        """Add a complete entry (or reuse the one holding these bytes); then, if `alias` is
+        given, point it at the entry, provided it still names `expected` (a sha256, or None for
+        "no model yet")."""
+        sha = artifacts.sha256_bytes(model_bytes)
+        self._ready()
+        with self.lock():
+            if alias is not None:
+                self._check_alias(alias, expected)
+            entry = self.find(sha)
+            if entry is None:
+                cancellation.check("registry")
+                entry = self._write_entry(model_bytes, sha, record)
+            else:
+                entry = dataclasses.replace(entry, created=False)
+            if alias is not None:
+                cancellation.check("registry")
+                self._write_alias(alias, entry)
+            return entry
+
+    def set_alias(self, name: str, version: int, *, expected: str | None | object = _ANY) -> Entry:
+        """Point alias `name` at an existing entry (compare-and-swap with `expected`)."""
+        self._ready()
+        with self.lock():
+            self._check_alias(name, expected)
+            entry = self.entry(version)
+            cancellation.check("registry")
+            self._write_alias(name, entry)
+            return entry
+
+    def production(self) -> Entry | None:
+        return self.alias(PRODUCTION)
+
+    def _ready(self) -> None:
+        """Whatever must happen before taking the lock (nothing for files)."""
+
+    def _check_alias(self, name: str, expected: str | None | object) -> None:
+        self._alias_where(name)  # an unknown alias is refused even without `expected`
+        if expected is not _ANY:
+            check_alias(name, self.alias(name), expected, where=self._alias_where(name))
+
+
+class Registry(Writes):
     def __init__(self, root: str | Path, lock_timeout: float = 60.0):
         self.root = Path(root)
         self.models = self.root / "models"
@@ -150,9 +205,6 @@ class Registry:
             )
         return entry
 
-    def production(self) -> Entry | None:
-        return self.alias(PRODUCTION)
-
     def find(self, sha256: str) -> Entry | None:
         """The complete entry holding exactly these bytes, if any."""
         for version in self.versions():
@@ -178,44 +230,8 @@ class Registry:
                 where=str(self.root),
             ) from None
 
-    def register(
-        self,
-        model_bytes: bytes,
-        record: dict[str, Any],
-        *,
-        alias: str | None = None,
-        expected: str | None | object = _ANY,
-    ) -> Entry:
-        """Add a complete entry (or reuse the one holding these bytes); then, if `alias` is
-        given, point it at the entry, provided it still names `expected` (a sha256, or None for
-        "no model yet")."""
-        sha = artifacts.sha256_bytes(model_bytes)
-        with self.lock():
-            if alias is not None:
-                self._check_alias(alias, expected)
-            entry = self.find(sha)
-            if entry is None:
-                cancellation.check("registry")  # an abandoned attempt must not commit
-                entry = self._write_entry(model_bytes, sha, record)
-            else:
-                entry = dataclasses.replace(entry, created=False)
-            if alias is not None:
-                cancellation.check("registry")
-                self._write_alias(alias, entry)
-            return entry
-
-    def set_alias(self, name: str, version: int, *, expected: str | None | object = _ANY) -> Entry:
-        """Point alias `name` at an existing entry (compare-and-swap with `expected`)."""
-        with self.lock():
-            self._check_alias(name, expected)
-            entry = self.entry(version)
-            cancellation.check("registry")
-            self._write_alias(name, entry)
-            return entry
-
-    def _check_alias(self, name: str, expected: str | None | object) -> None:
-        if expected is not _ANY:
-            check_alias(name, self.alias(name), expected, where=str(self.alias_file(name)))
+    def _alias_where(self, name: str) -> str:
+        return str(self.alias_file(name))
 
     def _write_alias(self, name: str, entry: Entry) -> None:
         artifacts.write_json(

@@ -32,16 +32,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from mlpipeline import artifacts, cancellation, tracking
+from mlpipeline import artifacts, tracking
 from mlpipeline.errors import RegistryError
 from mlpipeline.registry import (
-    _ANY,
     ALIASES,
     ENTRY_FILE,
     MODEL_FILE,
-    PRODUCTION,
     Entry,
-    check_alias,
+    Writes,
     checked,
 )
 
@@ -53,7 +51,7 @@ if TYPE_CHECKING:
 ARTIFACT_DIR = "model"
 
 
-class MlflowRegistry:
+class MlflowRegistry(Writes):
     def __init__(self, config: TrackingConfig, lock_timeout: float = 300.0):
         self.config = config
         self.name = config.registered_model
@@ -119,9 +117,6 @@ class MlflowRegistry:
             raise
         return self._entry(mv)
 
-    def production(self) -> Entry | None:
-        return self.alias(PRODUCTION)
-
     def find(self, sha256: str) -> Entry | None:
         found = self._model_versions(f" and tags.sha256 = '{sha256}'")
         return self._entry(min(found, key=lambda mv: int(mv.version))) if found else None
@@ -143,54 +138,20 @@ class MlflowRegistry:
         except tracking.TrackingError as e:
             raise RegistryError(str(e)) from None
 
-    def register(
-        self,
-        model_bytes: bytes,
-        record: dict[str, Any],
-        *,
-        alias: str | None = None,
-        expected: str | None | object = _ANY,
-    ) -> Entry:
-        """As `Registry.register`: a new version (or the one holding these bytes), then the alias
-        moved only if it still names `expected`."""
-        import dataclasses
+    def _ready(self) -> None:
+        self.client  # noqa: B018 - created first: creating it takes the lock, not reentrant
 
-        sha = artifacts.sha256_bytes(model_bytes)
-        client = self.client
-        with self.lock():
-            if alias is not None:
-                self._check_name(alias)
-                self._check_alias(alias, expected)
-            entry = self.find(sha)
-            if entry is None:
-                cancellation.check("registry")  # an abandoned attempt must not commit
-                entry = self._write_entry(client, model_bytes, sha, record)
-            else:
-                entry = dataclasses.replace(entry, created=False)
-            if alias is not None:
-                cancellation.check("registry")
-                client.set_registered_model_alias(self.name, alias, str(entry.version))
-            return entry
-
-    def set_alias(self, name: str, version: int, *, expected: str | None | object = _ANY) -> Entry:
+    def _alias_where(self, name: str) -> str:
         self._check_name(name)
-        client = self.client
-        with self.lock():
-            self._check_alias(name, expected)
-            entry = self.entry(version)
-            cancellation.check("registry")
-            client.set_registered_model_alias(self.name, name, str(version))
-            return entry
+        return self.where
 
-    def _check_alias(self, name: str, expected: str | None | object) -> None:
-        if expected is not _ANY:
-            check_alias(name, self.alias(name), expected, where=self.where)
+    def _write_alias(self, name: str, entry: Entry) -> None:
+        self.client.set_registered_model_alias(self.name, name, str(entry.version))
 
-    def _write_entry(
-        self, client: MlflowClient, model_bytes: bytes, sha: str, record: dict[str, Any]
-    ) -> Entry:
+    def _write_entry(self, model_bytes: bytes, sha: str, record: dict[str, Any]) -> Entry:
         from mlflow.exceptions import MlflowException
 
+        client = self.client
         exp_id = tracking.experiment_id(client, self.config, f"{self.name}/registry")
         run = client.create_run(exp_id, tags={"sha256": sha})
         full = {**record, "sha256": sha, "registered_at": datetime.now(timezone.utc).isoformat()}

@@ -59,6 +59,22 @@ class RunResult:
     settings: dict[str, Any] = field(default_factory=dict)  # engine knobs, for reports
     pipeline: str = "weather"
 
+    @classmethod
+    def finished(
+        cls, pipeline: Any, tasks: dict[str, TaskRecord], flow_error: str | None = None, **fields
+    ) -> RunResult:
+        """A finished run of `pipeline`, its failure named from its tasks: the failed task
+        earliest in the pipeline's order, else `flow_error` (a failure outside any task)."""
+        failed = first_failure(tasks, pipeline.order)
+        fields.setdefault("log_location", str(Path(fields["run_dir"]) / RUN_LOG))
+        return cls(
+            tasks=tasks,
+            failed_step=failed.name if failed else None,
+            error=failed.error if failed else flow_error,
+            pipeline=pipeline.name,
+            **fields,
+        )
+
     @property
     def ok(self) -> bool:
         return self.state == SUCCESS
@@ -80,22 +96,14 @@ class RunResult:
         out = self.output(where[0]) if where else None
         return out.json(where[1]) if out else None
 
-    @property
-    def metrics(self) -> dict[str, Any] | None:
-        return self.report("metrics")
-
-    @property
-    def gate(self) -> dict[str, Any] | None:
-        return self.report("gate")
-
-    @property
-    def registration(self) -> dict[str, Any] | None:
-        return self.report("registration")
-
-    @property
-    def model(self) -> dict[str, Any] | None:
-        """The trained model's record: sha256, chosen parameters, CV scores of every candidate."""
-        return self.report("model")
+    # The declared reports as attributes: `result.metrics`, `result.gate`, ...
+    metrics = property(lambda self: self.report("metrics"), doc="The holdout metrics.")
+    gate = property(lambda self: self.report("gate"), doc="The gate's decision and reasons.")
+    registration = property(lambda self: self.report("registration"), doc="What was registered.")
+    model = property(
+        lambda self: self.report("model"),
+        doc="The trained model's record: sha256, chosen parameters, CV scores of every candidate.",
+    )
 
     @property
     def model_sha256(self) -> str | None:

@@ -16,7 +16,7 @@ from mlpipeline import artifacts, data, features, promotion, training
 from mlpipeline.config import PipelineConfig
 from mlpipeline.errors import DataError, RegistryError, storage_error
 from mlpipeline.paths import WEATHER_CONFIG
-from mlpipeline.pipeline import Pipeline, StepOutput
+from mlpipeline.pipeline import MODEL_REPORTS, Pipeline, StepOutput
 from mlpipeline.registry import PRODUCTION, AliasChanged, Registry
 
 WEATHER = Pipeline(
@@ -24,12 +24,7 @@ WEATHER = Pipeline(
     dag_id="ml_pipeline",
     config_type=PipelineConfig,
     default_config=WEATHER_CONFIG,
-    reports={
-        "metrics": ("evaluate_model", "metrics"),
-        "gate": ("gate_model", "gate"),
-        "registration": ("register_model", "registration"),
-        "model": ("train_model", "meta"),
-    },
+    reports={"metrics": ("evaluate_model", "metrics"), **MODEL_REPORTS},
 )
 step = WEATHER.step
 

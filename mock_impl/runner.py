@@ -23,7 +23,7 @@ from mlpipeline.errors import is_retryable
 from mlpipeline.execution import run_step
 from mlpipeline.logs import logging_to
 from mlpipeline.pipeline import Pipeline
-from mlpipeline.runs import RUN_LOG, RunResult, first_failure
+from mlpipeline.runs import RUN_LOG, RunResult
 from mock_impl.engine import DAG, DagRun
 
 ENGINE = "mock"
@@ -58,6 +58,15 @@ def new_dag(pipeline: Pipeline, cfg: Any, run_dir: Path) -> DAG:
 def task_adder(dag: DAG, pipeline: Pipeline, cfg: Any, run_dir: Path) -> Callable[..., None]:
     """`task(name, map_count=None, **inputs)`: add the step `name` with the config's policy."""
     o = cfg.orchestration
+    policy = {  # [orchestration] in the engine's words
+        "retries": o.retries,
+        "retry_delay": o.retry_delay_seconds,
+        "backoff": o.retry_backoff,
+        "max_delay": o.retry_max_delay_seconds,
+        "jitter": o.retry_jitter,
+        "timeout": o.task_timeout_seconds,
+        "retry_if": is_retryable,
+    }
 
     def task(name: str, map_count: int | None = None, **inputs: str) -> None:
         step = pipeline.steps[name]
@@ -71,14 +80,8 @@ def task_adder(dag: DAG, pipeline: Pipeline, cfg: Any, run_dir: Path) -> Callabl
             functools.partial(run_step, pipeline, name, cfg, run_dir),
             inputs=inputs,
             map_count=map_count,
-            retries=o.retries,
-            retry_delay=o.retry_delay_seconds,
-            backoff=o.retry_backoff,
-            max_delay=o.retry_max_delay_seconds,
-            jitter=o.retry_jitter,
-            timeout=o.task_timeout_seconds,
-            retry_if=is_retryable,
             cache_key=key if step.cacheable else None,
+            **policy,
         )
 
     return task
@@ -98,19 +101,15 @@ def run_pipeline(cfg: Any, *, run_id: str) -> RunResult:
     started = time.perf_counter()
     with logging_to(run_dir / RUN_LOG):
         run = dag.run(run_id)
-    failed = first_failure(run.tasks, pipeline.order)
-    return RunResult(
+    return RunResult.finished(
+        pipeline,
+        run.tasks,
         engine=ENGINE,
         run_id=run_id,
         run_dir=run_dir,
         state=run.state,
-        tasks=run.tasks,
         edges=frozenset((up, name) for name, ups in dag.graph.items() for up in ups),
         outputs=run.results,
-        failed_step=failed.name if failed else None,
-        error=failed.error if failed else None,
         wall_seconds=time.perf_counter() - started,
-        log_location=str(run_dir / RUN_LOG),
         settings={"max_workers": dag.max_workers, "cache": dag.cache is not None},
-        pipeline=pipeline.name,
     )

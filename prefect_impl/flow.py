@@ -91,14 +91,17 @@ def register_model(cfg: PipelineConfig, run_dir: str, model: str, gate: str) -> 
     return run_step(WEATHER, "register_model", cfg, run_dir, model=model, gate=gate)
 
 
-@flow(
-    name="ml_pipeline",
-    flow_run_name="{run_id}",
-    task_runner=ThreadPoolTaskRunner(max_workers=2),  # orchestration.max_workers: see runner
-    persist_result=False,  # the flow returns paths: nothing worth storing
-    result_serializer=SERIALIZER,  # a failed run's exception is still stored: as JSON, not pickle
-    on_failure=[alert_on_failure],
-)
+# The flow's options; the recommender's flow (recsys.py) takes the same.
+FLOW_OPTIONS: dict[str, Any] = {
+    "flow_run_name": "{run_id}",
+    "task_runner": ThreadPoolTaskRunner(max_workers=2),  # orchestration.max_workers: see runner
+    "persist_result": False,  # the flow returns paths: nothing worth storing
+    "result_serializer": SERIALIZER,  # a failed run's exception is still stored: JSON, no pickle
+    "on_failure": [alert_on_failure],  # one alert per failed run
+}
+
+
+@flow(name="ml_pipeline", **FLOW_OPTIONS)
 def ml_pipeline(cfg: PipelineConfig, run_id: str) -> dict[str, Any]:
     """Train, evaluate, gate and register a model; return each step's output directory."""
     run_dir = str(Path(cfg.paths.artifacts) / run_id)

@@ -25,7 +25,7 @@ from typing import Any
 
 from mlpipeline import pipelines, progress
 from mlpipeline.config import PipelineConfig
-from mlpipeline.runs import FAILED, FAILURES, SUCCESS, RunResult, first_failure
+from mlpipeline.runs import FAILED, FAILURES, SUCCESS, RunResult
 from mlpipeline.stack import stacks
 
 ENGINE = "prefect"
@@ -123,17 +123,16 @@ def _run(cfg: PipelineConfig, run_id: str, timeout: float, env: dict[str, str]) 
     expected = expected_task_runs(cfg, outputs, run_dir / FAILURES)
     runs = task_runs.read_task_runs(flow_run.id, expected)
     tasks = task_runs.task_records(runs, pipeline.order, flow_failed=not ok)
-    failed = first_failure(tasks, pipeline.order)
-    return RunResult(
+    return RunResult.finished(
+        pipeline,
+        tasks,
+        None if ok else flow_run.state.message,
         engine=ENGINE,
         run_id=run_id,
         run_dir=run_dir,
         state=SUCCESS if ok else FAILED,
-        tasks=tasks,
         edges=task_runs.executed_edges(runs),
         outputs=outputs,
-        failed_step=failed.name if failed else None,
-        error=failed.error if failed else (None if ok else flow_run.state.message),
         wall_seconds=wall,
         log_location=log_location(run_dir, flow_run.id),
         settings={
@@ -143,5 +142,4 @@ def _run(cfg: PipelineConfig, run_id: str, timeout: float, env: dict[str, str]) 
             "ui_run": env["PREFECT_API_URL"].removesuffix("/api") + f"/runs/flow-run/{flow_run.id}",
             "cache": str(Path(cfg.paths.cache) / "prefect") if cfg.cache.enabled else "off",
         },
-        pipeline=pipeline.name,
     )

@@ -4,9 +4,10 @@ Read it beside `mock_impl/recsys.py` and `airflow_impl/dags/recsys_retrain.py`: 
 of `mlpipeline.recsys.steps`, the same names, output directories passed from task to task. The
 plumbing is the weather flow's (`flow.py` explains it): one typed `cfg` parameter, retries and
 timeouts from `[orchestration]` (`options.configured`), permanent errors not retried, one alert
-per failed run (`hooks`). Steps with side effects (the profile state database, the registry)
-use `NO_CACHE`. One flow run is one day (``cfg.data.date``): a backfill is one run per day, in
-order, because each day's merge builds on the state the day before left.
+per failed run (`hooks`), the same flow options (`flow.FLOW_OPTIONS`). Steps with side effects
+(the profile state database, the registry) use `NO_CACHE`. One flow run is one day
+(``cfg.data.date``): a backfill is one run per day, in order, because each day's merge builds on
+the state the day before left.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from mlpipeline.execution import run_step
 from mlpipeline.recsys.config import RecsysConfig
 from mlpipeline.recsys.steps import RECSYS
-from prefect_impl.cache import SERIALIZER, STEP_CACHE
-from prefect_impl.hooks import alert_on_failure, record_failure, retry_if_transient
+from prefect_impl.cache import STEP_CACHE
+from prefect_impl.flow import FLOW_OPTIONS
+from prefect_impl.hooks import record_failure, retry_if_transient
 from prefect_impl.options import configured
 
 
@@ -61,14 +62,7 @@ def register_model(cfg: RecsysConfig, run_dir: str, model: str, ab: str, gate: s
     return run_step(RECSYS, "register_model", cfg, run_dir, model=model, ab=ab, gate=gate)
 
 
-@flow(
-    name="recsys_retrain",
-    flow_run_name="{run_id}",
-    task_runner=ThreadPoolTaskRunner(max_workers=2),  # orchestration.max_workers: see runner
-    persist_result=False,  # the flow returns paths: nothing worth storing
-    result_serializer=SERIALIZER,  # a failed run's exception is still stored: as JSON, not pickle
-    on_failure=[alert_on_failure],
-)
+@flow(name="recsys_retrain", **FLOW_OPTIONS)
 def recsys_retrain(cfg: RecsysConfig, run_id: str) -> dict[str, Any]:
     """Retrain the recommender on one day, A/B it against production, deploy if better."""
     run_dir = str(Path(cfg.paths.artifacts) / run_id)

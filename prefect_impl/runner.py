@@ -35,7 +35,7 @@ from typing import Any
 
 from mlpipeline import pipelines
 from mlpipeline.logs import logging_to
-from mlpipeline.runs import FAILED, FAILURES, RUN_LOG, SUCCESS, RunResult, first_failure
+from mlpipeline.runs import FAILED, FAILURES, RUN_LOG, SUCCESS, RunResult
 from prefect_impl.server import LocalServer, ServerStartFailed
 
 ENGINE = "prefect"
@@ -177,21 +177,19 @@ def run_pipeline(cfg: Any, *, run_id: str, heartbeat: bool = False) -> RunResult
         settings = settings_used(cfg, heartbeat)
     wall = time.perf_counter() - started
     tasks = task_runs.task_records(runs, pipeline.order, flow_failed=not state.is_completed())
-    failed = first_failure(tasks, pipeline.order)
-    return RunResult(
+    return RunResult.finished(
+        pipeline,
+        tasks,
+        None if state.is_completed() else state.message,
         engine=ENGINE,
         run_id=run_id,
         run_dir=run_dir,
         state=SUCCESS if state.is_completed() else FAILED,
-        tasks=tasks,
         edges=task_runs.executed_edges(runs),
         outputs=outputs,
-        failed_step=failed.name if failed else None,
-        error=failed.error if failed else (None if state.is_completed() else state.message),
         wall_seconds=wall,
         log_location=log_location(run_dir, flow_run_id),
         settings=settings,
-        pipeline=pipeline.name,
     )
 
 

@@ -41,6 +41,21 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def run_all(procs: list, timeout: float = 300.0) -> None:
+    """Start multiprocessing `procs` and assert each exits with 0 within `timeout` seconds;
+    kill any still alive on the way out, whatever happened."""
+    for p in procs:
+        p.start()
+    try:
+        for p in procs:
+            p.join(timeout)
+            assert p.exitcode == 0, f"{p.name} exited with {p.exitcode}"
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+
+
 def wait_gone(pids: list[int], timeout: float) -> list[int]:
     """The pids still alive after up to `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -101,3 +116,25 @@ def interrupt_cli(args: list[str], started: Path, timeout: float = 900) -> Inter
 # Enough tuning for a Ctrl-C to land in tune_model (18 candidates), each short: an attempt stops
 # at its next checkpoint, and until training has checkpoints that is the end of its candidate.
 BIG_GRID = "--set=tuning.grid={max_depth=[2, 3, 4, 5, 6, 7], learning_rate=[0.05, 0.1, 0.3], n_estimators=[60]}"  # noqa: E501
+
+
+def cancelled_run(engine: str, tmp_path: Path) -> Interrupted:
+    """One Ctrl-C during tune_model on `engine`, from the CLI: the run stops within seconds,
+    exits 130 with the cancel named and the registry unchanged, no traceback, no alert, and no
+    process left. The caller checks what is particular to its engine."""
+    from mlpipeline.alerts import read_alerts
+    from tests.test_cli import outputs
+
+    run = interrupt_cli(
+        ["run", "--engine", engine, BIG_GRID, "--run-id=stopped", *outputs(tmp_path)],
+        started=tmp_path / "artifacts" / "stopped" / "tune_model",
+    )
+    assert run.returncode == 130, run.stdout + run.stderr
+    assert "cancelled: run stopped interrupted during tune_model; the registry was not changed" in (
+        run.stdout
+    )
+    assert run.seconds < 20
+    assert "Traceback" not in run.stdout + run.stderr
+    assert read_alerts(tmp_path / "alerts.jsonl") == []  # a cancel is not a failure
+    assert run.left == []
+    return run

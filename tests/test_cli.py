@@ -60,19 +60,21 @@ def test_bad_config_is_one_screen_without_traceback(tmp_path):
     assert len(done.stdout.splitlines()) < 20
 
 
-def test_failed_run_exits_1_and_names_the_step(tmp_path):
+def failed_run(tmp_path, engine: str) -> subprocess.CompletedProcess:
+    """A run whose first step always fails: exit 1, the step named, and no traceback."""
     done = cli(
-        "run",
-        "--set",
-        "faults={load_data=-1}",
-        "--set",
-        "orchestration.retries=0",
+        "run", "--engine", engine,
+        "--set", "faults={load_data=-1}", "--set", "orchestration.retries=0",
         *outputs(tmp_path),
-    )
+    )  # fmt: skip
     assert done.returncode == 1
     assert "FAILED at load_data" in done.stdout
-    assert "ALERT [mock]" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+    return done
+
+
+def test_failed_run_exits_1_and_names_the_step(tmp_path):
+    assert "ALERT [mock]" in failed_run(tmp_path, "mock").stderr
 
 
 def test_missing_config_file(tmp_path):

@@ -11,25 +11,21 @@ import pytest  # noqa: E402
 from benchmarks import report  # noqa: E402
 from mlpipeline import plotting  # noqa: E402
 
+# engine, variant, label, ms per task at n = 1, 10, 100, fixed ms (the slope: the last per task)
 OVERHEAD = [
     {
-        "engine": "mock",
-        "variant": "default",
-        "label": "mock",
+        "engine": engine,
+        "variant": variant,
+        "label": label,
         "n": [1, 10, 100],
-        "per_task_ms": [0.3, 0.05, 0.03],
-        "fixed_ms": 0.25,
-        "slope_ms": 0.03,
-    },
-    {
-        "engine": "prefect",
-        "variant": "tuned",
-        "label": "prefect (tuned)",
-        "n": [1, 10, 100],
-        "per_task_ms": [60.0, 15.0, 9.0],
-        "fixed_ms": 50.0,
-        "slope_ms": 9.0,
-    },
+        "per_task_ms": ms,
+        "fixed_ms": fixed,
+        "slope_ms": ms[-1],
+    }
+    for engine, variant, label, ms, fixed in [
+        ("mock", "default", "mock", [0.3, 0.05, 0.03], 0.25),
+        ("prefect", "tuned", "prefect (tuned)", [60.0, 15.0, 9.0], 50.0),
+    ]
 ]
 
 

@@ -52,6 +52,25 @@ console = Console(width=100)
 work = course.workdir("lesson04")
 attempts_seen: dict[str, dict[str, int]] = {}  # engine -> step -> attempts, compared at the end
 
+
+def run_with_faults(engine: str, run, extra: dict | None = None):
+    """`train_model` fails twice, then works: show the engine's task table, note its attempts."""
+    faulty = {"faults": {"train_model": 2}, "cache.enabled": False, **(extra or {})}
+    result = run(course.small_config(work / engine, faulty), run_id=f"{engine}-faults")
+    console.print(summary.tasks_table(result))
+    attempts_seen[engine] = {name: t.attempts for name, t in result.tasks.items()}
+    assert result.ok and result.tasks["train_model"].attempts == 3
+    return result
+
+
+def run_broken(engine: str, run):
+    """`train_model` fails on every attempt: show the task table; return the run and its alerts."""
+    cfg = course.small_config(work / f"{engine}-broken", {"faults": {"train_model": -1}})
+    result = run(cfg, run_id=f"{engine}-broken")
+    console.print(summary.tasks_table(result))
+    return result, read_alerts(cfg.alerts.log)
+
+
 # %% [markdown]
 # ## 1. One retry policy, three spellings
 #
@@ -102,17 +121,8 @@ for retry in range(1, 6):
 # %%
 from mock_impl.runner import run_pipeline as mock_run
 
-faulty = {
-    "faults": {"train_model": 2},
-    "cache.enabled": False,
-    "orchestration.retry_delay_seconds": 0.2,
-    "orchestration.retry_backoff": 2.0,
-}
-cfg = course.small_config(work / "mock", faulty)
-result = mock_run(cfg, run_id="mock-faults")
-console.print(summary.tasks_table(result))
-attempts_seen["mock"] = {name: t.attempts for name, t in result.tasks.items()}
-assert result.ok and result.tasks["train_model"].attempts == 3
+backoff = {"orchestration.retry_delay_seconds": 0.2, "orchestration.retry_backoff": 2.0}
+result = run_with_faults("mock", mock_run, backoff)
 assert result.tasks["train_model"].duration >= 0.6
 print("fault counter file says:", (result.run_dir / "faults" / "train_model.attempts").read_text())
 
@@ -155,10 +165,7 @@ assert result.tasks["validate_data"].attempts == 1
 # The failed run above (bad data) already sent one alert to its own log; this run's log is new.
 
 # %%
-cfg = course.small_config(work / "mock-broken", {"faults": {"train_model": -1}})
-result = mock_run(cfg, run_id="mock-broken")
-console.print(summary.tasks_table(result))
-alerts = read_alerts(cfg.alerts.log)
+result, alerts = run_broken("mock", mock_run)
 print(f"{len(alerts)} alert(s):")
 for alert in alerts:
     print(f"  step={alert['step']} error={alert['error']!r}")
@@ -217,13 +224,7 @@ if airflow_ok:
     # Airflow logs every failed try with its traceback: quiet here, the errors are in run.log.
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "CRITICAL")
     airflow_run = engines.load("airflow").run_pipeline
-    cfg = course.small_config(
-        work / "airflow", {"faults": {"train_model": 2}, "cache.enabled": False}
-    )
-    result = airflow_run(cfg, run_id="airflow-faults")
-    console.print(summary.tasks_table(result))
-    attempts_seen["airflow"] = {name: t.attempts for name, t in result.tasks.items()}
-    assert result.ok and result.tasks["train_model"].attempts == 3
+    run_with_faults("airflow", airflow_run)
 
 # %% [markdown]
 # Those attempts are Airflow's own records. The final try stays on the task instance
@@ -275,10 +276,7 @@ if airflow_ok:
 
 # %%
 if airflow_ok:
-    cfg = course.small_config(work / "airflow-broken", {"faults": {"train_model": -1}})
-    result = airflow_run(cfg, run_id="airflow-broken")
-    console.print(summary.tasks_table(result))
-    alerts = read_alerts(cfg.alerts.log)
+    result, alerts = run_broken("airflow", airflow_run)
     print(f"{len(alerts)} alert(s): step={alerts[0]['step']}")
     assert len(alerts) == 1
 
@@ -297,13 +295,7 @@ if airflow_ok:
 prefect_ok = course.engine_ready("prefect")
 if prefect_ok:
     prefect_run = engines.load("prefect").run_pipeline
-    cfg = course.small_config(
-        work / "prefect", {"faults": {"train_model": 2}, "cache.enabled": False}
-    )
-    result = prefect_run(cfg, run_id="prefect-faults")
-    console.print(summary.tasks_table(result))
-    attempts_seen["prefect"] = {name: t.attempts for name, t in result.tasks.items()}
-    assert result.ok and result.tasks["train_model"].attempts == 3
+    run_with_faults("prefect", prefect_run)
 
 # %% [markdown]
 # Prefect has a helper for the usual schedule: `prefect.tasks.exponential_backoff(base)` returns
@@ -363,10 +355,7 @@ if prefect_ok:
 
 # %%
 if prefect_ok:
-    cfg = course.small_config(work / "prefect-broken", {"faults": {"train_model": -1}})
-    result = prefect_run(cfg, run_id="prefect-broken")
-    console.print(summary.tasks_table(result))
-    alerts = read_alerts(cfg.alerts.log)
+    result, alerts = run_broken("prefect", prefect_run)
     print(f"{len(alerts)} alert(s): step={alerts[0]['step']}")
     assert len(alerts) == 1
 

@@ -12,6 +12,15 @@ from datetime import datetime, timezone
 
 from airflow.sdk import dag, task
 
+# Triggered by the benchmark only, never retried: a failed task is a failed measurement.
+OPTIONS = {
+    "schedule": None,
+    "start_date": datetime(2026, 1, 1, tzinfo=timezone.utc),
+    "catchup": False,
+    "default_args": {"retries": 0},
+    "tags": ["benchmark"],
+}
+
 
 @task
 def first() -> int:
@@ -29,14 +38,7 @@ def leaf(i: int) -> int:
 
 
 def chain(n: int):
-    @dag(
-        dag_id=f"noop_chain_{n}",
-        schedule=None,
-        start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
-        catchup=False,
-        default_args={"retries": 0},
-        tags=["benchmark"],
-    )
+    @dag(dag_id=f"noop_chain_{n}", **OPTIONS)
     def noop_chain():
         value = first.override(task_id="t000")()
         for i in range(1, n):
@@ -46,14 +48,7 @@ def chain(n: int):
 
 
 def fanout(n: int):
-    @dag(
-        dag_id=f"noop_fanout_{n}",
-        schedule=None,
-        start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
-        catchup=False,
-        default_args={"retries": 0},
-        tags=["benchmark"],
-    )
+    @dag(dag_id=f"noop_fanout_{n}", **OPTIONS)
     def noop_fanout():
         for i in range(n):
             leaf.override(task_id=f"t{i:03d}")(i)

@@ -116,12 +116,7 @@ class RecsysDataConfig:
     @field_validator("date")
     @classmethod
     def _iso_date(cls, v: str) -> str:
-        if v:
-            try:
-                date.fromisoformat(v)
-            except ValueError:
-                raise ValueError(f"must be an ISO date like 2026-03-01, got {v!r}") from None
-        return v
+        return shared.iso_date(v, date.fromisoformat, "2026-03-01")
 
     @model_validator(mode="after")
     def _source_needs(self) -> RecsysDataConfig:

@@ -40,19 +40,10 @@ import pyarrow.parquet as pq
 
 from mlpipeline.errors import DataError, ValidationFailed
 from mlpipeline.recsys.config import RecsysConfig
-from mlpipeline.recsys.generator import EVENT_TYPES, partition_path
+from mlpipeline.recsys.generator import EVENT_TYPES, partition_path, schema, to_table
 
 _US_PER_DAY = 86_400_000_000
-OUTPUT_SCHEMA = pa.schema(
-    [
-        ("event_id", pa.int64()),
-        ("user_id", pa.int64()),
-        ("item_id", pa.int64()),
-        ("ts", pa.timestamp("us", tz="UTC")),
-        ("event_type", pa.string()),
-        ("weight", pa.float64()),
-    ]
-)
+OUTPUT_SCHEMA = schema().append(pa.field("weight", pa.float64()))  # the landing's, weighted
 # Landing columns and the kind each must have: (predicate, what the error says is expected).
 _EXPECTED = {
     "event_id": (pa.types.is_integer, "an integer (int64)"),
@@ -327,18 +318,8 @@ def _type_weights(cfg: RecsysConfig) -> np.ndarray:
 def _canonical(clean: dict[str, np.ndarray], type_weights: np.ndarray) -> pa.Table:
     code = clean["code"].astype(np.int8)
     weight = clean["weight"] if "weight" in clean else type_weights[code]
-    kinds = pa.DictionaryArray.from_arrays(pa.array(code), pa.array(EVENT_TYPES)).cast(pa.string())
-    return pa.table(
-        {
-            "event_id": pa.array(clean["event_id"], pa.int64()),
-            "user_id": pa.array(clean["user_id"], pa.int64()),
-            "item_id": pa.array(clean["item_id"], pa.int64()),
-            "ts": pa.array(clean["ts"], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-            "event_type": kinds,
-            "weight": pa.array(weight, pa.float64()),
-        },
-        schema=OUTPUT_SCHEMA,
-    )
+    events = to_table({**clean, "event_type": code})  # the landing's columns, as generated
+    return events.append_column(OUTPUT_SCHEMA.field("weight"), pa.array(weight, pa.float64()))
 
 
 def content_sha256(table: pa.Table) -> str:

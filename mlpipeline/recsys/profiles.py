@@ -31,7 +31,6 @@ first, and would not need the file lock (its row locks and transactions serialis
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import time
 from collections.abc import Iterator
@@ -42,6 +41,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlpipeline import artifacts
 from mlpipeline.errors import DataError
 from mlpipeline.recsys.config import ProfilesConfig
 
@@ -123,25 +123,10 @@ def writer_lock(db: str | Path, timeout: float) -> Iterator[None]:
     Released by the kernel when the holder dies, so a killed merge never blocks the next one.
     A timeout raises TimeoutError: transient, so the engines retry it.
     """
-    path = Path(f"{db}.lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise TimeoutError(
-                        f"{path}: another merge held the profile lock for more than {timeout:g} s"
-                        " (profiles.lock_timeout_seconds)"
-                    ) from None
-                time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with artifacts.file_lock(
+        f"{db}.lock", timeout, holder="another merge (profiles.lock_timeout_seconds)"
+    ):
+        yield
 
 
 def connect(cfg: ProfilesConfig, read_only: bool = False):

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from mlpipeline import artifacts
 from mlpipeline.errors import ConfigError, DataError, RegistryError
 from mlpipeline.paths import CONFIGS
-from mlpipeline.pipeline import Pipeline, StepOutput
+from mlpipeline.pipeline import MODEL_REPORTS, Pipeline, StepOutput
 from mlpipeline.recsys import abtest, gate, profiles, ranking
 from mlpipeline.recsys import extract as extract_mod
 from mlpipeline.recsys import features as feats
@@ -39,12 +39,7 @@ RECSYS = Pipeline(
     dag_id="recsys_retrain",
     config_type=RecsysConfig,
     default_config=CONFIGS / "recsys.toml",
-    reports={
-        "metrics": ("evaluate_ab", "ab"),
-        "gate": ("gate_model", "gate"),
-        "registration": ("register_model", "registration"),
-        "model": ("train_model", "meta"),
-    },
+    reports={"metrics": ("evaluate_ab", "ab"), **MODEL_REPORTS},
 )
 step = RECSYS.step
 STATE_TABLES = ("user_profiles", "item_stats", "user_items", "merged_deliveries")

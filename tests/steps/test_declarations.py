@@ -53,15 +53,14 @@ def finished_run(tmp_path_factory):
 WEATHER = pipelines.get("weather")
 
 
-@pytest.mark.parametrize("name", list(WEATHER.steps))
-def test_step_reads_what_it_declares(name, finished_run, tmp_path):
+def run_recorded(pipeline, name: str, cfg, inputs: dict, out, allowed: list[Path]) -> None:
+    """Run step `name` with a recording config and an audit of the files it opens: it must read
+    exactly the sections it declares, and open nothing outside its declared files, `allowed`
+    and the interpreter's own."""
     global _opened
-    cfg, outputs, work = finished_run
-    step = WEATHER.steps[name]
+    step = pipeline.steps[name]
     recording = RecordingConfig(cfg)
-    inputs = handles(WEATHER, name, {arg: outputs[up] for arg, up in step.inputs.items()})
     extra = {step.map_arg: 0} if step.mapped else {}
-    out = step.output(tmp_path / name)
     out.path.mkdir()
     with _lock:
         _opened = []
@@ -70,10 +69,7 @@ def test_step_reads_what_it_declares(name, finished_run, tmp_path):
         finally:
             opened, _opened = _opened, None
     assert recording.sections == set(step.reads), name
-    allowed = [Path(p).resolve() for p in step.files(cfg)] + [
-        (work / "runs").resolve(),
-        out.path.resolve(),
-    ]
+    allowed = [Path(p).resolve() for p in [*step.files(cfg), *allowed]]
     outside = {
         p
         for p in opened
@@ -81,6 +77,15 @@ def test_step_reads_what_it_declares(name, finished_run, tmp_path):
         and not any(Path(p).resolve().is_relative_to(a) for a in allowed)
     }
     assert outside == set(), f"{name} opened files it does not declare"
+
+
+@pytest.mark.parametrize("name", list(WEATHER.steps))
+def test_step_reads_what_it_declares(name, finished_run, tmp_path):
+    cfg, outputs, work = finished_run
+    step = WEATHER.steps[name]
+    inputs = handles(WEATHER, name, {arg: outputs[up] for arg, up in step.inputs.items()})
+    out = step.output(tmp_path / name)
+    run_recorded(WEATHER, name, cfg, inputs, out, allowed=[work / "runs", out.path])
     assert (
         sorted(f.name for f in out.path.iterdir() if not f.name.startswith("."))
         == sorted(step.writes.values())
@@ -107,35 +112,15 @@ def recsys_run(tmp_path_factory):
 
 @pytest.mark.parametrize("name", list(RECSYS.steps))
 def test_recsys_step_reads_what_it_declares(name, recsys_run, tmp_path):
-    global _opened
     cfg, outputs, work = recsys_run
     step = RECSYS.steps[name]
-    recording = RecordingConfig(cfg)
     inputs = handles(RECSYS, name, {arg: outputs[up] for arg, up in step.inputs.items()})
     if name == "register_model":  # the null was refused: promote, so that it reads everything
         promoted = RECSYS.output("gate_model", tmp_path / "promoted")
         promoted.write_json("gate", {**inputs["gate"].json("gate"), "promote": True})
         inputs["gate"] = promoted
     out = step.output(tmp_path / name)
-    out.path.mkdir()
-    with _lock:
-        _opened = []
-        try:
-            step.fn(recording, out, **inputs)
-        finally:
-            opened, _opened = _opened, None
-    assert recording.sections == set(step.reads), name
-    allowed = [Path(p).resolve() for p in step.files(cfg)] + [
-        (work / "runs").resolve(),
-        tmp_path.resolve(),
-    ]
-    outside = {
-        p
-        for p in opened
-        if not p.startswith((sys.prefix, sys.base_prefix, "/proc", "/dev", "/sys"))
-        and not any(Path(p).resolve().is_relative_to(a) for a in allowed)
-    }
-    assert outside == set(), f"{name} opened files it does not declare"
+    run_recorded(RECSYS, name, cfg, inputs, out, allowed=[work / "runs", tmp_path])
     written = sorted(f.name for f in out.path.iterdir() if not f.name.startswith("."))
     assert written == sorted(step.writes.values()), name
 

@@ -87,6 +87,19 @@ def test_a_passing_model_reaches_production(backend, tmp_path, registry_copy, se
     assert outcome["promoted"] and reg.production().version == staged.version
 
 
+def staged_and_tested(
+    tmp_path, registry_copy, seed_run, budget_ms: float = BUDGET_MS, accuracy_claimed: float = 0
+):
+    """A second model staged in a file registry and integration-tested, its offline accuracy
+    claimed `accuracy_claimed` higher than it is: (registry, report, production before)."""
+    cfg = config_in(tmp_path, deployment__latency_budget_ms=budget_ms)
+    reg = Registry(registry_copy)
+    production = reg.production()
+    _, metrics = stage(reg, seed_run, cfg)
+    claimed = {**metrics, "accuracy": metrics["accuracy"] + accuracy_claimed}
+    return reg, integration_test(reg, "staging", seed_run["holdout"], claimed, cfg), production
+
+
 def _fails(reg, report, check: str, production) -> None:
     assert not report.passed and check in report.failed, report.to_dict()
     with pytest.raises(IntegrationTestFailed, match=check) as info:
@@ -123,26 +136,14 @@ def test_outputs_outside_0_1_fail_the_schema_check(tmp_path, registry_copy, seed
 
 
 def test_a_slow_model_fails_the_latency_check(tmp_path, registry_copy, seed_run):
-    cfg = config_in(tmp_path, deployment__latency_budget_ms=1e-6)
-    reg = Registry(registry_copy)
-    production = reg.production()
-    _, metrics = stage(reg, seed_run, cfg)
-    report = integration_test(reg, "staging", seed_run["holdout"], metrics, cfg)
+    reg, report, production = staged_and_tested(tmp_path, registry_copy, seed_run, budget_ms=1e-6)
     assert report.failed == ["latency"]
     _fails(reg, report, "latency", production)
 
 
 def test_disagreeing_with_the_offline_metrics_fails(tmp_path, registry_copy, seed_run):
-    cfg = config_in(tmp_path, deployment__latency_budget_ms=BUDGET_MS)
-    reg = Registry(registry_copy)
-    production = reg.production()
-    _, metrics = stage(reg, seed_run, cfg)
-    report = integration_test(
-        reg,
-        "staging",
-        seed_run["holdout"],
-        {**metrics, "accuracy": metrics["accuracy"] + 0.01},
-        cfg,
+    reg, report, production = staged_and_tested(
+        tmp_path, registry_copy, seed_run, accuracy_claimed=0.01
     )
     assert report.failed == ["offline_agreement"]
     _fails(reg, report, "offline_agreement", production)

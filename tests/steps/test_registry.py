@@ -13,6 +13,7 @@ from mlpipeline.config import TrackingConfig
 from mlpipeline.errors import RegistryError
 from mlpipeline.registry import AliasChanged, Registry
 from tests.conftest import tree_digest
+from tests.processes import run_all
 
 
 def open_backend(kind: str, root: Path):
@@ -81,15 +82,23 @@ def test_tampered_model_is_refused(open_reg):
         reg.load_model(1)
 
 
+def crash(message: str):
+    """A stand-in for a write that fails with OSError(`message`), as a crash would."""
+
+    def fail(*args, **kwargs):
+        raise OSError(message)
+
+    return fail
+
+
 def test_crash_mid_write_leaves_registry_unchanged(tmp_path, monkeypatch):
     reg = Registry(tmp_path)
     reg.register(b"v1", {}, alias="production")
     before = tree_digest(tmp_path)
 
-    def crash(*args, **kwargs):
-        raise OSError("disk full (simulated crash before the entry is renamed into place)")
-
-    monkeypatch.setattr(os, "rename", crash)
+    monkeypatch.setattr(
+        os, "rename", crash("disk full (simulated crash before the entry is renamed into place)")
+    )
     with pytest.raises(OSError, match="disk full"):
         reg.register(b"v2", {}, alias="production")
     monkeypatch.undo()
@@ -119,16 +128,7 @@ def test_concurrent_writers_lose_no_entry(backend, tmp_path):
     n = 10 if backend == "file" else 3  # MLflow: a run, two artifacts and a version each
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_register_many, args=(backend, tmp_path, w, n)) for w in range(4)]
-    for p in procs:
-        p.start()
-    try:
-        for p in procs:
-            p.join(300)
-            assert p.exitcode == 0
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
+    run_all(procs)
     reg = open_backend(backend, tmp_path)
     assert reg.versions() == list(range(1, 4 * n + 1))
     payloads = {reg.load_model(v) for v in reg.versions()}
@@ -203,10 +203,8 @@ def test_mlflow_crash_before_the_version_leaves_the_registry_unchanged(tmp_path,
     reg.register(b"v1", {}, alias="production")
     before = state(reg)
 
-    def crash(*args, **kwargs):
-        raise OSError("connection lost (simulated crash before the model version is created)")
-
-    monkeypatch.setattr(MlflowClient, "create_model_version", crash)
+    lost = crash("connection lost (simulated crash before the model version is created)")
+    monkeypatch.setattr(MlflowClient, "create_model_version", lost)
     with pytest.raises(OSError, match="connection lost"):
         reg.register(b"v2", {}, alias="production")
     monkeypatch.undo()

@@ -15,6 +15,7 @@ from mlpipeline.config import TrackingConfig
 from mlpipeline.graph import STEPS
 from mlpipeline.runs import RunResult
 from tests.conftest import config_in
+from tests.processes import run_all
 
 pytest.importorskip("mlflow", reason="the MLflow client is not installed here (tox -e mock)")
 
@@ -87,16 +88,7 @@ def test_four_concurrent_runs_lose_none(mock_run, tmp_path):
         ctx.Process(target=_log_as, args=(str(tmp_path / "mlflow"), mock_run, i, barrier))
         for i in ids
     ]
-    for p in procs:
-        p.start()
-    try:
-        for p in procs:
-            p.join(300)
-            assert p.exitcode == 0
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
+    run_all(procs)
     cfg = with_store(mock_run[0], tmp_path / "mlflow")
     c = tracking.client(cfg.tracking)
     exp = c.get_experiment_by_name(cfg.tracking.experiment)
