@@ -23,6 +23,7 @@ from mlpipeline.recsys.config import RecsysConfig
 from mlpipeline.recsys.steps import RECSYS
 from prefect_impl.cache import SERIALIZER, STEP_CACHE
 from prefect_impl.hooks import alert_on_failure, record_failure, retry_if_transient
+from prefect_impl.monitoring import publish_run
 from prefect_impl.options import configured
 
 
@@ -81,7 +82,7 @@ def recsys_retrain(cfg: RecsysConfig, run_id: str) -> dict[str, Any]:
     gate = configured(gate_model, cfg)(cfg, run_dir, ab=ab)
     registration = configured(register_model, cfg)(cfg, run_dir, model=model, ab=ab, gate=gate)
 
-    return {
+    outputs = {
         "extract": events,
         "merge_profiles": profiles,
         "build_features": features,
@@ -90,3 +91,5 @@ def recsys_retrain(cfg: RecsysConfig, run_id: str) -> dict[str, Any]:
         "gate_model": gate,
         "register_model": registration,
     }
+    publish_run(cfg, run_id, outputs)  # keyed artifacts: Prefect's dashboard (monitoring)
+    return outputs
