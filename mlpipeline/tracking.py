@@ -32,6 +32,7 @@ way, and the run itself never fails because tracking did: errors are returned, n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -443,6 +444,95 @@ def read_back(tracking: TrackingConfig, experiment: str, run_id: str) -> Payload
         metrics=dict(run.data.metrics),
         tags={k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
     )
+
+
+# -- links into the dashboard ----------------------------------------------------------------
+def run_link(tracking: TrackingConfig, run_id: str, dashboard: str | None = None) -> str:
+    """The MLflow UI's page for a pipeline run, for links from an engine's UI.
+
+    `dashboard`: the UI's address (default: the server in `tracking.uri`, else the local
+    dashboard's, ``python -m mlpipeline dashboard``). Resolved now, without the MLflow client
+    (the Airflow environment has none): the run's own page if it is logged already; else its
+    experiment filtered on this run's tag, which shows the run once it is logged (runs are
+    logged after they end); else the experiment list. The embedded store is read through
+    SQLite, read-only; a server through its REST API."""
+    from urllib.parse import quote
+
+    if dashboard is None:
+        from mlpipeline.dashboard import DEFAULT_PORT, HOST
+
+        dashboard = (
+            tracking.uri if tracking.uri.startswith("http") else f"http://{HOST}:{DEFAULT_PORT}"
+        )
+    dashboard = dashboard.rstrip("/")
+    try:
+        exp_id, mlflow_id = _lookup(tracking, run_id)
+    except Exception as e:  # a link is a convenience: never a failure
+        log.debug("MLflow run %s not looked up: %s", run_id, e)
+        exp_id, mlflow_id = None, None
+    if exp_id and mlflow_id:
+        return f"{dashboard}/#/experiments/{exp_id}/runs/{mlflow_id}"
+    if exp_id:
+        search = quote(f"tags.{RUN_ID_TAG} = '{run_id}'")
+        return f"{dashboard}/#/experiments/{exp_id}?searchFilter={search}"
+    return f"{dashboard}/#/experiments"
+
+
+def _lookup(tracking: TrackingConfig, run_id: str) -> tuple[str | None, str | None]:
+    """(experiment id, MLflow run id) of a pipeline run, each None where unknown."""
+    if tracking.uri.startswith("http"):
+        return _lookup_rest(tracking.uri.rstrip("/"), tracking.experiment, run_id)
+    db = Path(tracking.store) / "mlflow.db"
+    if not db.exists():
+        return None, None
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as con:
+        row = con.execute(
+            "SELECT experiment_id FROM experiments WHERE name = ? AND lifecycle_stage = 'active'",
+            (tracking.experiment,),
+        ).fetchone()
+        if row is None:
+            return None, None
+        run = con.execute(
+            "SELECT r.run_uuid FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+            "WHERE r.experiment_id = ? AND r.lifecycle_stage = 'active' AND t.key = ? "
+            "AND t.value = ?",
+            (row[0], RUN_ID_TAG, run_id),
+        ).fetchone()
+    return str(row[0]), run[0] if run else None
+
+
+def _lookup_rest(uri: str, experiment: str, run_id: str) -> tuple[str | None, str | None]:
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlencode
+
+    def call(path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"{uri}/api/2.0/mlflow/{path}", data=data, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+
+    try:
+        exp = call("experiments/get-by-name?" + urlencode({"experiment_name": experiment}))
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return None, None
+        raise
+    exp_id = exp["experiment"]["experiment_id"]
+    found = call(
+        "runs/search",
+        {
+            "experiment_ids": [exp_id],
+            "filter": f"tags.{RUN_ID_TAG} = '{run_id}'",
+            "max_results": 1,
+        },
+    )
+    runs = found.get("runs") or []
+    return exp_id, runs[0]["info"]["run_id"] if runs else None
 
 
 def sync_outbox(tracking: TrackingConfig) -> list[str]:

@@ -40,4 +40,3 @@ def test_each_flow_run_adds_a_version_of_the_keyed_artifacts(make_config):
     assert "# Gate: promote" in str(gates[0].data)
     assert "registered as v0001" in str(gates[0].data)
     assert "identical to production v0001" in str(gates[1].data)
-
