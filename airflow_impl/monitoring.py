@@ -33,12 +33,12 @@ class MlflowRunLink(BaseOperatorLink):
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         # Called by the worker as the task ends: `ti_key` is then the running task instance.
-        from airflow_impl.params import run_config, run_id
-        from mlpipeline import pipelines, tracking
+        from airflow_impl.params import run_id
+        from airflow_impl.tasks import _callback_config
+        from mlpipeline import tracking
 
         context = ti_key.get_template_context()
-        pipeline = pipelines.by_dag_id(context["dag"].dag_id)
-        cfg, _ = run_config(context, pipeline.config_type)
+        cfg, _ = _callback_config(context)  # refused params: the parse-time config's store
         return tracking.run_link(cfg.tracking, run_id(context))
 
 
