@@ -57,3 +57,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
 def first_run(engine, engine_name: str, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
     workdir: Path = tmp_path_factory.mktemp(f"{engine_name}-runs")
     return engine.run_pipeline(config_in(workdir), run_id=f"{engine_name}-first")
+
+
+@pytest.fixture(scope="session")
+def tracking_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One MLflow store for the session's tracking checks: its tables are created once."""
+    return tmp_path_factory.mktemp("tracking") / "mlflow"

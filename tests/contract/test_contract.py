@@ -62,11 +62,11 @@ def test_same_registry_outcome(first_run, reference):
     assert production.version == 1 and production.sha256 == reference.model_sha256
 
 
-def test_same_tracking(first_run, reference, engine_name, tmp_path):
+def test_same_tracking(first_run, reference, engine_name, tracking_store):
     runs = {"reference": reference, engine_name: first_run}
     assert_same_tracking_logged(
         {engine: (r, config_in(r.run_dir.parent.parent)) for engine, r in runs.items()},
-        tmp_path / "mlflow",
+        tracking_store,
     )
 
 

@@ -86,7 +86,7 @@ def test_first_day_deploys_against_the_baseline_second_is_judged_against_it(recs
     assert first["state_sha256"] != second["state_sha256"]
 
 
-def test_same_tracking(recsys_runs, recsys_reference, engine_name, tmp_path):
+def test_same_tracking(recsys_runs, recsys_reference, engine_name, tracking_store):
     """Day 2's runs: the A/B table against a production model, the gate, the registration."""
     runs = {"reference": recsys_reference[1], engine_name: recsys_runs[1]}
     stored = assert_same_tracking_logged(
@@ -99,7 +99,7 @@ def test_same_tracking(recsys_runs, recsys_reference, engine_name, tmp_path):
             )
             for engine, result in runs.items()
         },
-        tmp_path / "mlflow",
+        tracking_store,
     )
     ndcg = recsys_runs[1].metrics["ndcg"]["difference"]
     assert stored.metrics["ab.ndcg.difference.p_value"] == ndcg["p_value"]
