@@ -13,7 +13,8 @@ would have to find them again) and a reader of the flow file sees it; a task wou
 run that is not a pipeline step. A failed run publishes nothing (the body stops at the failed
 task): its alert and its MLflow run (status FAILED) say what happened. Publishing never fails
 a run: trouble is logged as a warning. Timings are left out: the flow run's own page shows
-each task's. `tracking.enabled = false` turns these off with MLflow's.
+each task's. The gate's markdown links to the run in the MLflow UI (`tracking.run_link`, as
+Airflow's task link does). `tracking.enabled = false` turns these off with MLflow's.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from uuid import UUID
 
 from mlpipeline import pipelines
 from mlpipeline.runs import SUCCESS, RunResult
-from mlpipeline.tracking import DURATION_PREFIX, Payload, payload
+from mlpipeline.tracking import DURATION_PREFIX, Payload, payload, run_link
 
 log = logging.getLogger("mlpipeline")
 
@@ -92,7 +93,7 @@ def publish_run(cfg: Any, run_id: str, outputs: dict[str, Any]) -> dict[str, UUI
     try:
         p = payload(result, cfg)
         p.metrics = {k: v for k, v in p.metrics.items() if not k.startswith(DURATION_PREFIX)}
-        return publish(p)
+        return publish(p, mlflow_url=run_link(cfg.tracking, run_id))
     except Exception as e:  # the run's outcome must not depend on its dashboard
         log.warning(
             "Prefect artifacts of run %s not published (%s: %s)", run_id, type(e).__name__, e

@@ -40,3 +40,4 @@ def test_each_flow_run_adds_a_version_of_the_keyed_artifacts(make_config):
     assert "# Gate: promote" in str(gates[0].data)
     assert "registered as v0001" in str(gates[0].data)
     assert "identical to production v0001" in str(gates[1].data)
+    assert "[This run in MLflow](http://127.0.0.1:19500/#/experiments" in str(gates[1].data)
