@@ -165,6 +165,7 @@ class RecsysConfig(FlatParams):
     orchestration: OrchestrationConfig = OrchestrationConfig()
     alerts: AlertsConfig = AlertsConfig()
     # MLflow: its own experiment, in the same store as the weather pipeline (one dashboard).
+    # Its registry_backend is not read yet: the recommender's steps use the file registry.
     tracking: TrackingConfig = TrackingConfig(experiment="recsys", registered_model="recsys")
     # For teaching and tests: step name -> how many times it fails before succeeding (-1: always).
     faults: dict[str, Annotated[StrictInt, Field(ge=-1)]] = Field(default_factory=dict)
