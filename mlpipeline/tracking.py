@@ -3,11 +3,15 @@
 `log_run(result, cfg.tracking, cfg)` takes the engine-neutral `RunResult`, so the same call covers
 the mock engine, Airflow and Prefect in every mode. It works in two halves:
 
-* `payload(result, cfg)` is pure: params (the flat config), metrics (holdout metrics, CV mean and
-  spread, data-check and row counts, per-step durations from the run's `TaskRecord`s), tags
-  (pipeline, engine, mode, run id, data fingerprint, code version, the gate's decision and
-  reasons) and the artifacts to upload (model file, gate decision, ...). The contract suite
-  compares payloads across engines with `assert_same_tracking`.
+* `payload(result, cfg)` is pure: params (the flat config), metrics (the pipeline's declared
+  "metrics" report flattened: the weather holdout metrics as ``holdout.*``, the recommender's
+  A/B table as ``ab.*`` (NDCG and recall of both models, their paired difference's mean, CI,
+  lower bound and p-value, coverage); CV mean and spread; data-check and row counts; per-step
+  durations from the run's `TaskRecord`s), tags (pipeline, engine, mode, run id, data
+  fingerprint, code version, the gate's decision and reasons) and the artifacts to upload
+  (model file, evaluation, gate decision, ...). One experiment per pipeline
+  (`tracking.experiment`: ``seattle-weather``, ``recsys``). The contract suite logs each
+  engine's run, reads it back (`read_back`) and compares with `assert_same_tracking`.
 * `write(payload, cfg.tracking)` sends it with the MLflow client. Logging is idempotent by the
   pipeline's run id (tag `pipeline_run_id`): logging a run twice leaves one MLflow run.
 
@@ -28,6 +32,7 @@ way, and the run itself never fails because tracking did: errors are returned, n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -64,7 +69,11 @@ LOCATION_PARAMS = (
     "paths_cache",
     "alerts_log",
     "tracking_store",
+    "data_landing",
+    "profiles_db",
 )
+# The declared "metrics" report's prefix in MLflow, per pipeline.
+METRICS_PREFIX = {"weather": "holdout", "recsys": "ab"}
 OUTBOX = "outbox"
 
 
@@ -122,6 +131,7 @@ def payload(result: RunResult, cfg: PipelineConfig) -> Payload:
             p.metrics[DURATION_PREFIX + name] = task.duration
     p.metrics[DURATION_PREFIX + "run"] = result.wall_seconds
     _data_metrics(result, p)
+    _recsys_data_metrics(result, p)
     _model_metrics(result, p)
     _decision(result, p)
     p.texts["run.json"] = artifacts.dumps(json.loads(json.dumps(result.to_dict(), default=str)))
@@ -138,6 +148,18 @@ def _put(p: Payload, key: str, value: Any) -> None:
         isinstance(value, float) and math.isnan(value)
     ):
         p.metrics[key] = float(value)
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Dotted keys for nested dicts; an interval ``[low, high]`` becomes ``.low`` and ``.high``."""
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _flat(value, f"{name}.")
+        elif isinstance(value, list | tuple) and len(value) == 2:
+            yield from ((f"{name}.{end}", v) for end, v in zip(("low", "high"), value, strict=True))
+        else:
+            yield name, value
 
 
 def _declared(result: RunResult, step: str, name: str) -> Path | None:
@@ -170,13 +192,35 @@ def _data_metrics(result: RunResult, p: Payload) -> None:
         p.artifacts[str(split_path)] = "data"
 
 
+def _recsys_data_metrics(result: RunResult, p: Payload) -> None:
+    """The recommender's data half: the day's extract checks, the profile state, the frames."""
+    if report_path := _declared(result, "extract", "report"):
+        report = artifacts.read_json(report_path)
+        for key, value in _flat(report):
+            _put(p, f"data.{key}", value)
+        p.tags["data_fingerprint"] = str(report.get("content_sha256"))
+        p.artifacts[str(report_path)] = "data"
+    if merge_path := _declared(result, "merge_profiles", "merge"):
+        merge = artifacts.read_json(merge_path)
+        for key in ("events_total", "users", "items", "user_items"):  # not its seconds
+            _put(p, f"profiles.{key}", merge.get(key))
+        p.tags["profiles_state_sha256"] = str(merge.get("state_sha256"))
+    if info_path := _declared(result, "build_features", "info"):
+        for key, value in _flat(artifacts.read_json(info_path)):
+            _put(p, f"features.{key}", value)
+
+
 def _model_metrics(result: RunResult, p: Payload) -> None:
     metrics = result.metrics
     if metrics:
-        for key, value in metrics.items():
-            _put(p, f"holdout.{key}", value)
-        p.tags["model_sha256"] = str(metrics.get("model_sha256"))
-        if evaluation := _declared(result, "evaluate_model", "metrics"):
+        prefix = METRICS_PREFIX.get(result.pipeline, "metrics")
+        for key, value in _flat(metrics):
+            _put(p, f"{prefix}.{key}", value)
+        p.tags["model_sha256"] = str(metrics.get("model_sha256") or result.model_sha256)
+        from mlpipeline import pipelines
+
+        step, name = pipelines.get(result.pipeline).reports["metrics"]
+        if evaluation := _declared(result, step, name):
             p.artifacts[str(evaluation.parent)] = "evaluation"
     if _declared(result, "train_model", "meta"):
         model = result.model or {}
@@ -185,6 +229,7 @@ def _model_metrics(result: RunResult, p: Payload) -> None:
         _put(p, f"cv.{cv.get('metric')}.std", cv.get("std"))
         _put(p, "cv.best_candidate", model.get("best_candidate"))
         _put(p, "cv.candidates", len(model.get("candidates") or []))
+        _put(p, "model.best_iteration", model.get("best_iteration"))
         for name in ("model", "meta"):
             p.artifacts[str(_declared(result, "train_model", name))] = "model"
 
@@ -194,6 +239,8 @@ def _decision(result: RunResult, p: Payload) -> None:
     if gate:
         p.tags["gate_promote"] = str(bool(gate["promote"])).lower()
         p.tags["gate_reasons"] = "\n".join(gate["reasons"])[:4000]
+        if gate.get("verdict"):
+            p.tags["gate_verdict"] = str(gate["verdict"])[:4000]
         _put(p, "gate.promote", bool(gate["promote"]))
         p.texts["gate.json"] = artifacts.dumps(
             {"promote": gate["promote"], "reasons": gate["reasons"]}
@@ -355,7 +402,7 @@ def outbox_path(tracking: TrackingConfig, run_id: str) -> Path:
 def log_run(result: RunResult, cfg: PipelineConfig) -> str | None:
     """Log a finished run; returns the MLflow run id, or None (disabled, or queued in the
     outbox). Never raises for tracking trouble: it logs a warning; the run's outcome stands.
-    A pipeline whose config has no [tracking] section (the recommender, so far) is not logged."""
+    A config without a [tracking] section is not logged."""
     if getattr(cfg, "tracking", None) is None or not cfg.tracking.enabled:
         return None
     p = payload(result, cfg)
@@ -373,6 +420,119 @@ def log_run(result: RunResult, cfg: PipelineConfig) -> str | None:
             "tracking failed (%s: %s): run %s queued in the outbox", type(e).__name__, e, p.run_id
         )
         return None
+
+
+def read_back(tracking: TrackingConfig, experiment: str, run_id: str) -> Payload:
+    """What the store holds for a pipeline run (params, metrics, tags, status): from MLflow, or
+    from the outbox where the client is not installed. The contract compares these."""
+    path = outbox_path(tracking, run_id)
+    if path.exists():
+        return Payload(**artifacts.read_json(path))
+    c = client(tracking)
+    exp = c.get_experiment_by_name(experiment)
+    mlflow_id = find_run(c, exp.experiment_id, run_id) if exp else None
+    if mlflow_id is None:
+        raise LookupError(f"run {run_id} is not in {store_paths(tracking)[0]} ({experiment})")
+    run = c.get_run(mlflow_id)
+    return Payload(
+        run_id=run_id,
+        experiment=experiment,
+        status=run.info.status,
+        start_ms=run.info.start_time,
+        end_ms=run.info.end_time,
+        params=dict(run.data.params),
+        metrics=dict(run.data.metrics),
+        tags={k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
+    )
+
+
+# -- links into the dashboard ----------------------------------------------------------------
+def run_link(tracking: TrackingConfig, run_id: str, dashboard: str | None = None) -> str:
+    """The MLflow UI's page for a pipeline run, for links from an engine's UI.
+
+    `dashboard`: the UI's address (default: the server in `tracking.uri`, else the local
+    dashboard's, ``python -m mlpipeline dashboard``). Resolved now, without the MLflow client
+    (the Airflow environment has none): the run's own page if it is logged already; else its
+    experiment filtered on this run's tag, which shows the run once it is logged (runs are
+    logged after they end); else the experiment list. The embedded store is read through
+    SQLite, read-only; a server through its REST API."""
+    from urllib.parse import quote
+
+    if dashboard is None:
+        from mlpipeline.dashboard import DEFAULT_PORT, HOST
+
+        dashboard = (
+            tracking.uri if tracking.uri.startswith("http") else f"http://{HOST}:{DEFAULT_PORT}"
+        )
+    dashboard = dashboard.rstrip("/")
+    try:
+        exp_id, mlflow_id = _lookup(tracking, run_id)
+    except Exception as e:  # a link is a convenience: never a failure
+        log.debug("MLflow run %s not looked up: %s", run_id, e)
+        exp_id, mlflow_id = None, None
+    if exp_id and mlflow_id:
+        return f"{dashboard}/#/experiments/{exp_id}/runs/{mlflow_id}"
+    if exp_id:
+        search = quote(f"tags.{RUN_ID_TAG} = '{run_id}'")
+        return f"{dashboard}/#/experiments/{exp_id}?searchFilter={search}"
+    return f"{dashboard}/#/experiments"
+
+
+def _lookup(tracking: TrackingConfig, run_id: str) -> tuple[str | None, str | None]:
+    """(experiment id, MLflow run id) of a pipeline run, each None where unknown."""
+    if tracking.uri.startswith("http"):
+        return _lookup_rest(tracking.uri.rstrip("/"), tracking.experiment, run_id)
+    db = Path(tracking.store) / "mlflow.db"
+    if not db.exists():
+        return None, None
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as con:
+        row = con.execute(
+            "SELECT experiment_id FROM experiments WHERE name = ? AND lifecycle_stage = 'active'",
+            (tracking.experiment,),
+        ).fetchone()
+        if row is None:
+            return None, None
+        run = con.execute(
+            "SELECT r.run_uuid FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+            "WHERE r.experiment_id = ? AND r.lifecycle_stage = 'active' AND t.key = ? "
+            "AND t.value = ?",
+            (row[0], RUN_ID_TAG, run_id),
+        ).fetchone()
+    return str(row[0]), run[0] if run else None
+
+
+def _lookup_rest(uri: str, experiment: str, run_id: str) -> tuple[str | None, str | None]:
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlencode
+
+    def call(path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"{uri}/api/2.0/mlflow/{path}", data=data, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+
+    try:
+        exp = call("experiments/get-by-name?" + urlencode({"experiment_name": experiment}))
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return None, None
+        raise
+    exp_id = exp["experiment"]["experiment_id"]
+    found = call(
+        "runs/search",
+        {
+            "experiment_ids": [exp_id],
+            "filter": f"tags.{RUN_ID_TAG} = '{run_id}'",
+            "max_results": 1,
+        },
+    )
+    runs = found.get("runs") or []
+    return exp_id, runs[0]["info"]["run_id"] if runs else None
 
 
 def sync_outbox(tracking: TrackingConfig) -> list[str]:

@@ -19,6 +19,8 @@ steps of `mlpipeline.steps`, the same names, output directories passed from task
   registry are never cached.
 * **Alerts**: a task that fails for good writes down why (`hooks.record_failure`); the flow's
   `on_failure` hook sends one alert per failed run through the shared notifier.
+* **Dashboard** (`monitoring.py`): a finished run publishes keyed table and markdown artifacts
+  of its metrics and gate decision; each run adds a version under the same keys.
 
 Artifacts go to `<paths.artifacts>/<run_id>/<step>/`: a fresh directory per run, which is not
 part of any cache key, so a cached step returns the output of the run that computed it.
@@ -38,6 +40,7 @@ from mlpipeline.steps import WEATHER
 from prefect_impl.attempts import run_step
 from prefect_impl.cache import SERIALIZER, STEP_CACHE
 from prefect_impl.hooks import alert_on_failure, record_failure, retry_if_transient
+from prefect_impl.monitoring import publish_run
 from prefect_impl.options import configured
 
 
@@ -126,7 +129,7 @@ def ml_pipeline(cfg: PipelineConfig, run_id: str) -> dict[str, Any]:
     gate = configured(gate_model, cfg)(cfg, run_dir, metrics=metrics, split=split)
     registration = configured(register_model, cfg)(cfg, run_dir, model=model, gate=gate)
 
-    return {
+    outputs = {
         "load_data": raw,
         "validate_data": validated,
         "build_features": features,
@@ -137,3 +140,5 @@ def ml_pipeline(cfg: PipelineConfig, run_id: str) -> dict[str, Any]:
         "gate_model": gate,
         "register_model": registration,
     }
+    publish_run(cfg, run_id, outputs)  # keyed artifacts: Prefect's dashboard (monitoring)
+    return outputs

@@ -24,6 +24,7 @@ from mlpipeline.recsys.steps import RECSYS
 from prefect_impl.cache import STEP_CACHE
 from prefect_impl.flow import FLOW_OPTIONS
 from prefect_impl.hooks import record_failure, retry_if_transient
+from prefect_impl.monitoring import publish_run
 from prefect_impl.options import configured
 
 
@@ -75,7 +76,7 @@ def recsys_retrain(cfg: RecsysConfig, run_id: str) -> dict[str, Any]:
     gate = configured(gate_model, cfg)(cfg, run_dir, ab=ab)
     registration = configured(register_model, cfg)(cfg, run_dir, model=model, ab=ab, gate=gate)
 
-    return {
+    outputs = {
         "extract": events,
         "merge_profiles": profiles,
         "build_features": features,
@@ -84,3 +85,5 @@ def recsys_retrain(cfg: RecsysConfig, run_id: str) -> dict[str, Any]:
         "gate_model": gate,
         "register_model": registration,
     }
+    publish_run(cfg, run_id, outputs)  # keyed artifacts: Prefect's dashboard (monitoring)
+    return outputs

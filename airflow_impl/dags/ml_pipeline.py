@@ -16,6 +16,8 @@ directory, so XCom carries paths, never data frames.
   `cache_enabled`, a step whose code, config and inputs match a stored entry returns the stored
   output instead of recomputing it.
 - **Alerts**: one per failed run, sent by the DAG's `on_failure_callback`.
+- **Dashboard**: each task has an "MLflow run" link to this run's page in the MLflow UI
+  (`airflow_impl.monitoring`).
 
 Artifacts go to `<paths_artifacts>/<run id>/<step>/`, the steps' log to `<run dir>/run.log`.
 """
@@ -27,6 +29,7 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
+from airflow_impl.monitoring import link_to_mlflow
 from airflow_impl.params import as_params, default_config, retry_policy
 from airflow_impl.tasks import alert_once, record_failure, run_step
 from mlpipeline.config import PipelineConfig
@@ -106,4 +109,4 @@ def ml_pipeline():
     register_model(model, gate)
 
 
-ml_pipeline()
+link_to_mlflow(ml_pipeline())  # every task: a button to the run in MLflow

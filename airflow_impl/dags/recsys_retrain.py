@@ -25,6 +25,7 @@ from typing import Any
 
 from airflow.sdk import Param, dag, task
 
+from airflow_impl.monitoring import link_to_mlflow
 from airflow_impl.params import as_params, default_config, retry_policy
 from airflow_impl.tasks import alert_once, record_failure, run_step
 from mlpipeline.paths import CONFIGS
@@ -94,4 +95,4 @@ def recsys_retrain():
     register_model(model, ab, gate)
 
 
-recsys_retrain()
+link_to_mlflow(recsys_retrain())  # every task: a button to the run in MLflow

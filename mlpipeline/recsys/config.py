@@ -36,6 +36,7 @@ from mlpipeline.config import (
     FlatParams,
     OrchestrationConfig,
     PathsConfig,
+    TrackingConfig,
 )
 from mlpipeline.recsys.generator import GeneratorConfig
 from mlpipeline.recsys.model_config import (
@@ -158,6 +159,9 @@ class RecsysConfig(FlatParams):
     cache: CacheConfig = CacheConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()
     alerts: AlertsConfig = AlertsConfig()
+    # MLflow: its own experiment, in the same store as the weather pipeline (one dashboard).
+    # Its registry_backend is not read yet: the recommender's steps use the file registry.
+    tracking: TrackingConfig = TrackingConfig(experiment="recsys", registered_model="recsys")
     # For teaching and tests: step name -> how many times it fails before succeeding (-1: always).
     faults: dict[str, Annotated[StrictInt, Field(ge=-1)]] = Field(default_factory=dict)
 
@@ -175,6 +179,7 @@ RecsysConfig.PATH_KEYS = {
     ("data", "landing"): RecsysDataConfig.landing,
     ("data", "path"): None,
     ("profiles", "db"): ProfilesConfig.db,
+    ("tracking", "store"): TrackingConfig.store,
     **SHARED_PATH_KEYS,
 }
 

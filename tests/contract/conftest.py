@@ -44,11 +44,11 @@ def engine(engine_name: str):
 
 @pytest.fixture(scope="session")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
-    """The mock engine's run on the same data, config and seed: what every engine must match."""
+    """The mock engine's run on the same data, config and seed: what every engine must match.
+    Its config is `first_run`'s (a fresh work directory's cache is empty, so it computes every
+    step): the tracking contract compares the params too."""
     workdir = tmp_path_factory.mktemp("reference")
-    result = engines.load("mock").run_pipeline(
-        config_in(workdir, cache__enabled=False), run_id="reference"
-    )
+    result = engines.load("mock").run_pipeline(config_in(workdir), run_id="reference")
     assert result.ok, result.error
     return result
 
@@ -57,3 +57,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
 def first_run(engine, engine_name: str, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
     workdir: Path = tmp_path_factory.mktemp(f"{engine_name}-runs")
     return engine.run_pipeline(config_in(workdir), run_id=f"{engine_name}-first")
+
+
+@pytest.fixture(scope="session")
+def tracking_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One MLflow store for the session's tracking checks: its tables are created once."""
+    return tmp_path_factory.mktemp("tracking") / "mlflow"

@@ -12,6 +12,7 @@ from mlpipeline.graph import CACHEABLE, EDGES, STEPS
 from mlpipeline.registry import Registry
 from mlpipeline.runs import FAILED, SUCCESS, UPSTREAM_FAILED
 from tests.conftest import DATA, config_in, tree_digest
+from tests.contract.tracking_check import assert_same_tracking_logged
 from tests.smtp_sink import check_alert_mail, closed_port
 
 
@@ -60,6 +61,14 @@ def test_same_registry_outcome(first_run, reference):
     workdir = first_run.run_dir.parent.parent
     production = Registry(workdir / "registry").production()
     assert production.version == 1 and production.sha256 == reference.model_sha256
+
+
+def test_same_tracking(first_run, reference, engine_name, tracking_store):
+    runs = {"reference": reference, engine_name: first_run}
+    assert_same_tracking_logged(
+        {engine: (r, config_in(r.run_dir.parent.parent)) for engine, r in runs.items()},
+        tracking_store,
+    )
 
 
 def test_rerun_changes_nothing(first_run, engine, engine_name):

@@ -19,6 +19,7 @@ from mlpipeline import engines, workspace
 from mlpipeline.recsys.generator import land_days
 from mlpipeline.recsys.steps import RECSYS, history_window
 from mlpipeline.runs import RunResult
+from tests.contract.tracking_check import assert_same_tracking_logged
 
 DAYS = ("2026-03-01", "2026-03-02")
 
@@ -83,6 +84,30 @@ def test_first_day_deploys_against_the_baseline_second_is_judged_against_it(recs
     assert first["registration"]["version"] == 1
     assert second["ab"]["against"] == "production v0001"
     assert first["state_sha256"] != second["state_sha256"]
+
+
+def test_same_tracking(recsys_runs, recsys_reference, engine_name, tracking_store):
+    """Day 2's runs: the A/B table against a production model, the gate, the registration."""
+    runs = {"reference": recsys_reference[1], engine_name: recsys_runs[1]}
+    stored = assert_same_tracking_logged(
+        {
+            engine: (
+                result,
+                workspace.config_in(
+                    result.run_dir.parent.parent, {"data.date": DAYS[1]}, pipeline="recsys"
+                ),
+            )
+            for engine, result in runs.items()
+        },
+        tracking_store,
+    )
+    ndcg = recsys_runs[1].metrics["ndcg"]["difference"]
+    assert stored.metrics["ab.ndcg.difference.p_value"] == ndcg["p_value"]
+    assert stored.metrics["ab.ndcg.difference.ci.low"] == ndcg["ci"][0]
+    assert {"ab.recall.difference.mean", "data.duplicates", "profiles.users"} <= set(stored.metrics)
+    assert stored.tags["gate_promote"] in ("true", "false") and stored.tags["gate_verdict"]
+    assert stored.experiment == "recsys"
+    assert stored.tags["model_sha256"] == recsys_runs[1].model_sha256
 
 
 # -- failure at merge_profiles: the step that writes the profile state ----------------------

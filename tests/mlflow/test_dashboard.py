@@ -98,6 +98,24 @@ def test_the_api_shows_the_experiment_run_and_registered_model(logged, served):
     assert {f["path"] for f in listing["files"]} == {"model/model.ubj", "model/model.json"}
 
 
+def test_run_link_asks_the_server_for_the_runs_page(logged, served):
+    """What Airflow's "MLflow run" task link resolves to when tracking.uri is a server."""
+    import dataclasses
+
+    cfg, _, mlflow_run = logged
+    on_server = dataclasses.replace(cfg.tracking, uri=served.url)
+    exp_id = get(
+        f"{served.url}/api/2.0/mlflow/experiments/get-by-name",
+        experiment_name=cfg.tracking.experiment,
+    )["experiment"]["experiment_id"]
+    assert tracking.run_link(on_server, "dashboard-run") == (
+        f"{served.url}/#/experiments/{exp_id}/runs/{mlflow_run}"
+    )
+    assert tracking.run_link(on_server, "not-logged-yet").startswith(
+        f"{served.url}/#/experiments/{exp_id}?searchFilter=tags.pipeline_run_id"
+    )
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
 def test_screenshots_of_the_metric_chart_and_the_model_page(logged, served, tmp_path):
     cfg = logged[0]

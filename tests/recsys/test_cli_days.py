@@ -19,6 +19,7 @@ def small(tmp_path: Path) -> list[str]:
         "paths.artifacts": cfg.paths.artifacts,
         "paths.cache": cfg.paths.cache,
         "alerts.log": cfg.alerts.log,
+        "tracking.store": cfg.tracking.store,
         **workspace.small_overlay("recsys"),
     }
     return [f"--set={k}={json.dumps(v)}" for k, v in keys.items()]

@@ -70,6 +70,22 @@ def test_a_run_is_logged_once_with_its_model(mock_run, tmp_path):
     assert {f.path for f in c.list_artifacts(first)} >= {"gate.json", "model", "run.json"}
 
 
+def test_run_link_resolves_in_the_embedded_store(mock_run, tmp_path):
+    cfg, result = mock_run
+    cfg = with_store(cfg, tmp_path / "mlflow")
+    board = "http://127.0.0.1:19500"
+    assert tracking.run_link(cfg.tracking, "tracked") == f"{board}/#/experiments"  # no store yet
+    mlflow_id = tracking.log_run(result, cfg)
+    exp_id = tracking.client(cfg.tracking).get_run(mlflow_id).info.experiment_id
+    assert tracking.run_link(cfg.tracking, "tracked") == (
+        f"{board}/#/experiments/{exp_id}/runs/{mlflow_id}"
+    )
+    # Not logged yet (it ends later): its experiment, filtered on its tag.
+    assert tracking.run_link(cfg.tracking, "later", "http://x:1/") == (
+        f"http://x:1/#/experiments/{exp_id}?searchFilter=tags.pipeline_run_id%20%3D%20%27later%27"
+    )
+
+
 def _log_as(store: str, run: tuple, run_id: str, barrier) -> None:
     cfg, result = run
     cfg = with_store(cfg, Path(store))
