@@ -33,6 +33,7 @@ from mlpipeline.config import (
     SHARED_PATH_KEYS,
     AlertsConfig,
     CacheConfig,
+    DeploymentConfig,
     FlatParams,
     OrchestrationConfig,
     PathsConfig,
@@ -56,6 +57,8 @@ RECSYS_STEPS = (
     "evaluate_ab",
     "gate_model",
     "register_model",
+    "integration_test",
+    "promote_model",
 )
 
 
@@ -163,6 +166,7 @@ class RecsysConfig(FlatParams):
     cache: CacheConfig = CacheConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()
     alerts: AlertsConfig = AlertsConfig()
+    deployment: DeploymentConfig = DeploymentConfig()
     # For teaching and tests: step name -> how many times it fails before succeeding (-1: always).
     faults: dict[str, Annotated[StrictInt, Field(ge=-1)]] = Field(default_factory=dict)
 
