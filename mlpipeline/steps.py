@@ -11,6 +11,7 @@ only decide when and where each step runs. The computation itself lives in the p
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING, Any
 
 from mlpipeline import artifacts, data, deployment, features, promotion, training
 from mlpipeline.config import PipelineConfig
@@ -19,6 +20,9 @@ from mlpipeline.errors import DataError, RegistryError, storage_error
 from mlpipeline.paths import WEATHER_CONFIG
 from mlpipeline.pipeline import Pipeline, StepOutput
 from mlpipeline.registry import Registry
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 WEATHER = Pipeline(
     name="weather",
@@ -216,10 +220,9 @@ def gate_model(
 
 
 # -- deployment: staging -> integration test -> production (`mlpipeline.deployment`) ---------
-def serving_probe(cfg: PipelineConfig, split: StepOutput, metrics: StepOutput) -> Probe:
+def serving_probe(cfg: PipelineConfig, holdout: pd.DataFrame, offline: dict[str, Any]) -> Probe:
     """The weather model's integration test: probabilities for holdout rows, single-row
-    requests, and the holdout accuracy the evaluate step recorded."""
-    holdout, offline = split.frame("holdout"), metrics.json("metrics")
+    requests, and the holdout accuracy the evaluate step recorded (`offline`)."""
     d, threshold = cfg.deployment, cfg.training.decision_threshold
     X = training.xy(holdout)[0].to_numpy()
 
@@ -287,8 +290,12 @@ def integration_test(
     split: StepOutput,
 ) -> None:
     """Test the staged model as it will be served; fail naming every failed check."""
-    staged = registration.json("registration")
-    deployment.check_staged(cfg, out, staged, lambda: serving_probe(cfg, split, metrics))
+    deployment.check_staged(
+        cfg,
+        out,
+        registration.json("registration"),
+        lambda: serving_probe(cfg, split.frame("holdout"), metrics.json("metrics")),
+    )
 
 
 @step(

@@ -386,10 +386,11 @@ def gate_model(cfg: RecsysConfig, out: StepOutput, ab: StepOutput) -> None:
 
 
 # -- deployment: staging -> integration test -> production (`mlpipeline.deployment`) ---------
-def serving_probe(cfg: RecsysConfig, features: StepOutput, ab: StepOutput) -> Probe:
-    """The ranker's integration test: finite scores for candidate rows of day D, one user's
-    candidate rows per request, and the model's NDCG@k on day D as `evaluate_ab` recorded it."""
-    frame, expected = features.frame("evaluation"), ab.json("ab")["model_ndcg"]
+def serving_probe(cfg: RecsysConfig, frame: pd.DataFrame, ab: dict[str, Any]) -> Probe:
+    """The ranker's integration test: finite scores for candidate rows of day D (`frame`, the
+    evaluation frame), one user's candidate rows per request, and the model's NDCG@k on day D
+    as `evaluate_ab` recorded it (`ab`)."""
+    expected = ab["model_ndcg"]
     d, k = cfg.deployment, cfg.evaluation.k
     X = frame[feats.FEATURES].to_numpy()
     users = list(frame.groupby("user_id", sort=True).indices.values())  # row positions per user
@@ -480,8 +481,12 @@ def integration_test(
 
     Writes: report (each check with its reason, the p99 latency).
     """
-    staged = registration.json("registration")
-    deployment.check_staged(cfg, out, staged, lambda: serving_probe(cfg, features, ab))
+    deployment.check_staged(
+        cfg,
+        out,
+        registration.json("registration"),
+        lambda: serving_probe(cfg, features.frame("evaluation"), ab.json("ab")),
+    )
 
 
 @step(

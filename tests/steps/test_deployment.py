@@ -19,6 +19,7 @@ from mlpipeline.deployment import (
     promote_if_passed,
 )
 from mlpipeline.registry import Registry
+from mlpipeline.steps import serving_probe
 from tests.conftest import config_in
 
 # Where latency is not the subject, a budget no load can exceed: on a 2-core machine shared by
@@ -45,6 +46,12 @@ def seed_run(seeded_registry: Path):
         "holdout": artifacts.read_frame(split / "holdout.parquet"),
         "model": Registry(seeded_registry).load_model(1),
     }
+
+
+def check(reg, seed_run, metrics, cfg):
+    """The integration test of the staged model, with the weather pipeline's probe."""
+    probe = serving_probe(cfg, seed_run["holdout"], metrics)
+    return integration_test(reg, "staging", probe, cfg.deployment)
 
 
 def open_registry(kind: str, tmp_path: Path, registry_copy: Path):
@@ -79,7 +86,7 @@ def test_a_passing_model_reaches_production(backend, tmp_path, registry_copy, se
     assert reg.alias("staging").version == staged.version != production.version
     assert reg.production().version == production.version  # staging alone moves nothing
 
-    report = integration_test(reg, "staging", seed_run["holdout"], metrics, cfg)
+    report = check(reg, seed_run, metrics, cfg)
     assert report.passed, report.to_dict()
     assert [c.name for c in report.checks] == list(CHECKS)
     assert 0 < report.p99_ms <= BUDGET_MS
@@ -102,7 +109,7 @@ def test_a_tampered_staged_model_fails_the_load_check(backend, tmp_path, registr
     production = reg.production()
     staged, metrics = stage(reg, seed_run, cfg)
     staged.model_path.write_bytes(b"evil")
-    report = integration_test(reg, "staging", seed_run["holdout"], metrics, cfg)
+    report = check(reg, seed_run, metrics, cfg)
     assert report.failed == list(CHECKS)  # nothing else can run without the model
     assert "checksum mismatch" in report.checks[0].detail
     _fails(reg, report, "load", production)
@@ -115,7 +122,7 @@ def test_outputs_outside_0_1_fail_the_schema_check(tmp_path, registry_copy, seed
     X, y = training.xy(seed_run["train"])  # a regressor: scores, not probabilities
     booster = xgb.XGBRegressor(n_estimators=5, n_jobs=1).fit(X, y * 10 + 5).get_booster()
     staged, metrics = stage(reg, seed_run, cfg, bytes(booster.save_raw(raw_format="ubj")))
-    report = integration_test(reg, "staging", seed_run["holdout"], metrics, cfg)
+    report = check(reg, seed_run, metrics, cfg)
     assert (
         "values outside [0, 1]" in dict((c.name, c.detail) for c in report.checks)["output_schema"]
     )
@@ -127,7 +134,7 @@ def test_a_slow_model_fails_the_latency_check(tmp_path, registry_copy, seed_run)
     reg = Registry(registry_copy)
     production = reg.production()
     _, metrics = stage(reg, seed_run, cfg)
-    report = integration_test(reg, "staging", seed_run["holdout"], metrics, cfg)
+    report = check(reg, seed_run, metrics, cfg)
     assert report.failed == ["latency"]
     _fails(reg, report, "latency", production)
 
@@ -137,13 +144,7 @@ def test_disagreeing_with_the_offline_metrics_fails(tmp_path, registry_copy, see
     reg = Registry(registry_copy)
     production = reg.production()
     _, metrics = stage(reg, seed_run, cfg)
-    report = integration_test(
-        reg,
-        "staging",
-        seed_run["holdout"],
-        {**metrics, "accuracy": metrics["accuracy"] + 0.01},
-        cfg,
-    )
+    report = check(reg, seed_run, {**metrics, "accuracy": metrics["accuracy"] + 0.01}, cfg)
     assert report.failed == ["offline_agreement"]
     _fails(reg, report, "offline_agreement", production)
 
@@ -153,7 +154,7 @@ def test_production_moved_meanwhile_is_not_overwritten(tmp_path, registry_copy, 
     reg = Registry(registry_copy)
     production = reg.production()
     staged, metrics = stage(reg, seed_run, cfg)
-    report = integration_test(reg, "staging", seed_run["holdout"], metrics, cfg)
+    report = check(reg, seed_run, metrics, cfg)
     other = reg.register(b"another run's model", {}, alias="production")  # wins the race
     outcome = promote_if_passed(reg, report, expected=production.sha256)
     assert not outcome["promoted"] and "production changed" in outcome["reason"]
