@@ -240,7 +240,7 @@ def promote_if_passed(
     return {
         "promoted": True,
         "version": entry.version,
-        "reason": f"v{entry.version:04d} passed {', '.join(CHECKS)} and is now production",
+        "reason": f"v{entry.version:04d} passed its integration test and is now production",
     }
 
 
@@ -297,7 +297,7 @@ def check_staged(
     registry = Registry(cfg.paths.registry)
     report = integration_test(registry, staged["version"], probe(), cfg.deployment)
     if report.passed:
-        verdict = f"v{report.version:04d} passed {', '.join(CHECKS)}"
+        verdict = f"v{report.version:04d} passed {', '.join(CHECKS)} (p99 {report.p99_ms:.2f} ms)"
     else:
         verdict = f"v{report.version:04d} failed {', '.join(report.failed)}; production untouched"
     out.write_json("report", {"tested": True, "reason": verdict, **report.to_dict()})
