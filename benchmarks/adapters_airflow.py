@@ -155,6 +155,16 @@ def register_model(model, gate):
     return "registration"
 
 
+@task
+def integration_test(registration, metrics, split):
+    return "report"
+
+
+@task
+def promote_model(gate, report):
+    return "promotion"
+
+
 @dag(dag_id="bench_bare", schedule=None, catchup=False)
 def bench_bare():
     raw = load_data()
@@ -162,7 +172,10 @@ def bench_bare():
     split = split_data(features)
     tuning = tune_model.partial(split=split).expand(candidate=list(range({width})))
     model = train_model(split, tuning)
-    register_model(model, gate_model(evaluate_model(model, split), split))
+    metrics = evaluate_model(model, split)
+    gate = gate_model(metrics, split)
+    report = integration_test(register_model(model, gate), metrics, split)
+    promote_model(gate, report)
 
 
 bench_bare()
