@@ -319,3 +319,23 @@ def promote(cfg: Any, production: dict[str, Any] | None, tested: dict[str, Any])
         )
     except OSError as e:
         raise storage_error(e, cfg.paths.registry) from None
+
+
+def promote_model(cfg: Any, out: StepOutput, gate: StepOutput, report: StepOutput) -> None:
+    """Move production to the tested model, if production is still the model the gate
+    compared against.
+
+    The same step in every pipeline, declared in each with `PROMOTE_MODEL`. Writes: promotion
+    (promoted, version, reason: the run's registry outcome).
+    """
+    production = gate.json("gate")["production"]
+    out.write_json("promotion", promote(cfg, production, report.json("report")))
+
+
+PROMOTE_MODEL: dict[str, Any] = {
+    "inputs": {"gate": "gate_model", "report": "integration_test"},
+    "writes": {"promotion": "promotion.json"},
+    "reads": ("paths",),
+    "files": lambda cfg: [cfg.paths.registry],
+    "cacheable": False,  # writes the registry
+}

@@ -298,17 +298,5 @@ def integration_test(
     )
 
 
-@step(
-    inputs={"gate": "gate_model", "report": "integration_test"},
-    writes={"promotion": "promotion.json"},
-    reads=("paths",),
-    files=lambda cfg: [cfg.paths.registry],
-    cacheable=False,  # writes the registry
-)
-def promote_model(
-    cfg: PipelineConfig, out: StepOutput, gate: StepOutput, report: StepOutput
-) -> None:
-    """Move production to the tested model, if production is still the model the gate
-    compared against."""
-    production = gate.json("gate")["production"]
-    out.write_json("promotion", deployment.promote(cfg, production, report.json("report")))
+# Moves production, compare-and-swap with the production model the gate compared against.
+promote_model = step(**deployment.PROMOTE_MODEL)(deployment.promote_model)
