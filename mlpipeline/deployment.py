@@ -290,9 +290,8 @@ def check_staged(
     steps, and each run must test the model it staged (the alias is for people and serving
     environments; the registry's checksum check is the same either way)."""
     if not staged["staged"]:
-        out.write_json(
-            "report", {"tested": False, "version": staged["version"], "reason": staged["reason"]}
-        )
+        skipped = {"tested": False, "version": staged["version"], "staging": staged["reason"]}
+        out.write_json("report", {**skipped, "reason": "not run: nothing was staged"})
         return
     registry = Registry(cfg.paths.registry)
     report = integration_test(registry, staged["version"], probe(), cfg.deployment)
@@ -309,8 +308,8 @@ def promote(cfg: Any, production: dict[str, Any] | None, tested: dict[str, Any])
     """`promote_model`: move `production` to the tested version, compare-and-swap with the
     production model the gate compared against. Returns ``{"promoted", "version", "reason"}``:
     the run's registry outcome."""
-    if not tested["tested"]:
-        return {"promoted": False, "version": tested["version"], "reason": tested["reason"]}
+    if not tested["tested"]:  # nothing staged: the reason is staging's
+        return {"promoted": False, "version": tested["version"], "reason": tested["staging"]}
     try:
         return promote_if_passed(
             Registry(cfg.paths.registry),
