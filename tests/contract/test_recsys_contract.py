@@ -51,7 +51,9 @@ def outcome(result: RunResult) -> dict[str, Any]:
         "model_sha256": result.model_sha256,
         "gate": result.gate,
         "staging": result.report("staging"),
-        "integration": {c["name"]: c["passed"] for c in result.report("integration")["checks"]},
+        "integration": {
+            c["name"]: c["passed"] for c in result.report("integration").get("checks", [])
+        },
         "registration": result.registration,
         "state_sha256": result.output("merge_profiles").json("merge")["state_sha256"],
     }
