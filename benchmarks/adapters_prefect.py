@@ -160,13 +160,26 @@ def register_model(model: str, gate: str) -> str:
     return "registration"
 
 
+@task
+def integration_test(registration: str, metrics: str, split: str) -> str:
+    return "report"
+
+
+@task
+def promote_model(gate: str, report: str) -> str:
+    return "promotion"
+
+
 @flow(persist_result=False)
 def bare_flow(width: int) -> None:
     raw = load_data()
     split = split_data(build_features(validate_data(raw)))
     tuning = tune_model.map(unmapped(split), candidate=range(width)).result()
     model = train_model(split, tuning)
-    register_model(model, gate_model(evaluate_model(model, split), split))
+    metrics = evaluate_model(model, split)
+    gate = gate_model(metrics, split)
+    report = integration_test(register_model(model, gate), metrics, split)
+    promote_model(gate, report)
 
 
 class PrefectAdapter:

@@ -51,7 +51,7 @@ def test_cache_warm(benchmark, adapter, tmp_path_factory):
 
     def check(result):
         assert result.ok and _hits(result) == len(CACHEABLE), (_hits(result), result.error)
-        assert result.registration["registered"] is False  # same model: nothing new to register
+        assert result.registration["promoted"] is False  # same model: nothing to promote
         benchmark.extra_info["model_sha256"] = result.model_sha256
 
     benchmark.pedantic(

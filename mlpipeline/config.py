@@ -312,10 +312,10 @@ class TrackingConfig:
 class DeploymentConfig:
     """The integration test between `staging` and `production` (`mlpipeline.deployment`)."""
 
-    latency_budget_ms: Annotated[Number, Field(gt=0)] = 50.0  # p99 of one single-row prediction
+    latency_budget_ms: Annotated[Number, Field(gt=0)] = 50.0  # p99 of one request's prediction
     latency_samples: Annotated[StrictInt, Field(ge=10, le=100_000)] = 200
     smoke_rows: Annotated[StrictInt, Field(ge=1)] = 64
-    accuracy_tolerance: Annotated[Number, Field(ge=0, le=1)] = 1e-9
+    metric_tolerance: Annotated[Number, Field(ge=0, le=1)] = 1e-9  # offline metric, re-scored
 
 
 @dataclass(frozen=True, config=_STRICT)

@@ -1,27 +1,32 @@
 """Deployment stages as pure functions: staging -> integration test -> production.
 
 The seed's architecture ends with "register -> deploy to staging -> integration tests -> deploy to
-production". Here that path is three calls on any registry backend (file or MLflow):
+production". Here that path is three calls on any registry backend (file or MLflow), and three
+steps at the end of every pipeline (`register_model`, `integration_test`, `promote_model`):
 
 1. `deploy_to_staging(registry, model_bytes, record)`: the model gets the `staging` alias.
-2. `integration_test(registry, "staging", holdout, offline_metrics, cfg)` loads the staged model
-   through the registry's checksum check and runs named checks (`CHECKS`), each with its reason:
+2. `integration_test(registry, version_or_alias, probe, cfg.deployment)` loads the model through
+   the registry's checksum check and runs named checks (`CHECKS`), each with its reason. What is
+   scored is the pipeline's `Probe` (the weather pipeline's in `mlpipeline.steps`, the
+   recommender's in `mlpipeline.recsys.steps`):
 
    * `load`: the registry hands out the bytes it recorded (sha256 verified) and XGBoost reads them;
-   * `output_schema`: scoring a smoke batch (the first `deployment.smoke_rows` holdout rows) gives
-     one finite probability in [0, 1] per row;
-   * `latency`: the p99 of `deployment.latency_samples` single-row predictions, each timed with
-     `time.perf_counter`, is within `deployment.latency_budget_ms` (the booster is loaded once,
-     as a serving process would; only the prediction is timed);
-   * `offline_agreement`: accuracy re-scored on the holdout equals the evaluate step's to
-     `deployment.accuracy_tolerance` (same bytes, same data: a difference means the model or
-     the data seen at serving time is not what was evaluated).
+   * `output_schema`: scoring a smoke batch (`deployment.smoke_rows` rows the model will serve)
+     gives one finite score per row, within the probe's bounds ([0, 1] for probabilities);
+   * `latency`: the p99 of `deployment.latency_samples` single requests (one row; one user's
+     candidate rows), each timed with `time.perf_counter`, is within
+     `deployment.latency_budget_ms` (the booster is loaded once, as a serving process would; only
+     the prediction is timed);
+   * `offline_agreement`: the offline metric re-computed from the staged bytes equals the one the
+     evaluation step recorded to `deployment.metric_tolerance` (same bytes, same data: a
+     difference means the model or the data seen at serving time is not what was evaluated).
 
    A check that cannot run because an earlier one failed is reported as failed with "not run".
 3. `promote_if_passed(registry, report, expected=...)` moves `production` (compare-and-swap with
    the production model the decision was based on) only if every check passed; otherwise it
    moves nothing and raises `IntegrationTestFailed` naming the failed checks, so the engine's
-   step fails and its one alert goes out.
+   step fails and its one alert goes out. A failed check is a verdict, not a transient error:
+   it is never retried (re-running a latency test until it passes would only hide a slow model).
 
 No orchestrator is imported; the engines run these as steps.
 """
@@ -30,21 +35,44 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mlpipeline import training
-from mlpipeline.errors import DataError, PipelineError, RegistryError
-from mlpipeline.registry import _ANY, ALIASES, PRODUCTION, STAGING, AliasChanged, Entry
+from mlpipeline.errors import DataError, PipelineError, RegistryError, storage_error
+from mlpipeline.registry import (
+    _ANY,
+    ALIASES,
+    PRODUCTION,
+    STAGING,
+    AliasChanged,
+    Entry,
+    Registry,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlpipeline.config import PipelineConfig
+    from mlpipeline.config import DeploymentConfig
+    from mlpipeline.pipeline import StepOutput
 
 CHECKS = ("load", "output_schema", "latency", "offline_agreement")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What one pipeline's integration test scores, and how (see the module docstring)."""
+
+    smoke: pd.DataFrame  # output_schema: rows the model will serve
+    score: Callable[[bytes, pd.DataFrame], Any]  # model bytes, rows -> one score per row
+    bounds: tuple[float, float] | None  # the range a score must lie in; None: any finite value
+    requests: list[Any]  # latency: single requests, as a serving process gets them (arrays)
+    metric: str  # offline_agreement: the metric's name,
+    rescore: Callable[[bytes], float]  # re-computed from the staged bytes,
+    expected: float  # and its value as the evaluation step recorded it
 
 
 class IntegrationTestFailed(PipelineError):
@@ -85,6 +113,12 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "passed": self.passed, "failed": self.failed}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Report:
+        """A report as `to_dict` wrote it (the integration_test step's `integration.json`)."""
+        checks = [Check(**c) for c in d["checks"]]
+        return cls(d["version"], d["sha256"], checks, d.get("p99_ms"))
+
 
 def deploy_to_staging(registry: Any, model_bytes: bytes, record: dict[str, Any]) -> Entry:
     """Register (or reuse, by sha256) the model and point `staging` at it."""
@@ -103,21 +137,19 @@ def _resolve(registry: Any, version_or_alias: int | str) -> Entry:
 
 
 def integration_test(
-    registry: Any,
-    version_or_alias: int | str,
-    smoke_frame: pd.DataFrame,
-    offline_metrics: dict[str, Any],
-    cfg: PipelineConfig,
+    registry: Any, version_or_alias: int | str, probe: Probe, d: DeploymentConfig
 ) -> Report:
     """Run every check of `CHECKS` on the model a version or alias names; never raises for a
     failing check (the report says which and why)."""
-    d, threshold = cfg.deployment, cfg.training.decision_threshold
     checks: list[Check] = []
     entry: Entry | None = None
     try:
         entry = _resolve(registry, version_or_alias)
         model_bytes = registry.load_model(entry.version)  # the registry verifies the sha256
         booster = training.load_booster(model_bytes)
+        # One thread, as a process serving single requests runs it: XGBoost's default (all
+        # cores) makes a one-row prediction 100x slower on a busy machine (OpenMP start-up).
+        booster.set_param({"nthread": 1})
     except Exception as e:  # a refused checksum, a missing alias, bytes XGBoost cannot read
         checks.append(Check("load", False, f"{type(e).__name__}: {e}"))
         checks += [Check(name, False, "not run: the model did not load") for name in CHECKS[1:]]
@@ -125,42 +157,43 @@ def integration_test(
     checks.append(
         Check("load", True, f"v{entry.version:04d} loaded, sha256 {entry.sha256[:12]} verified")
     )
-    checks.append(_output_schema(model_bytes, smoke_frame.head(d.smoke_rows)))
-    latency, p99 = _latency(booster, smoke_frame, d.latency_samples, d.latency_budget_ms)
+    checks.append(_output_schema(model_bytes, probe))
+    latency, p99 = _latency(booster, probe.requests, d.latency_budget_ms)
     checks.append(latency)
-    checks.append(_agreement(model_bytes, smoke_frame, offline_metrics, threshold, d))
+    checks.append(_agreement(model_bytes, probe, d.metric_tolerance))
     return Report(entry.version, entry.sha256, checks, p99)
 
 
-def _output_schema(model_bytes: bytes, batch: pd.DataFrame) -> Check:
+def _output_schema(model_bytes: bytes, probe: Probe) -> Check:
+    batch = probe.smoke
     try:
-        proba = np.asarray(training.predict_proba(model_bytes, batch))
+        scores = np.asarray(probe.score(model_bytes, batch))
     except DataError as e:
         return Check("output_schema", False, f"scoring the smoke batch failed: {e}")
     problems = []
-    if proba.ndim != 1 or len(proba) != len(batch):
-        problems.append(f"shape {proba.shape}, expected ({len(batch)},)")
-    if not np.issubdtype(proba.dtype, np.floating):
-        problems.append(f"dtype {proba.dtype}, expected floating point")
-    elif not np.isfinite(proba).all():
-        problems.append(f"{int((~np.isfinite(proba)).sum())} NaN or infinite value(s)")
-    elif ((proba < 0) | (proba > 1)).any():
-        problems.append(f"values outside [0, 1]: min {proba.min():.4g}, max {proba.max():.4g}")
+    if scores.ndim != 1 or len(scores) != len(batch):
+        problems.append(f"shape {scores.shape}, expected ({len(batch)},)")
+    if not np.issubdtype(scores.dtype, np.floating):
+        problems.append(f"dtype {scores.dtype}, expected floating point")
+    elif not np.isfinite(scores).all():
+        problems.append(f"{int((~np.isfinite(scores)).sum())} NaN or infinite value(s)")
+    elif probe.bounds and ((scores < probe.bounds[0]) | (scores > probe.bounds[1])).any():
+        low, high = probe.bounds
+        problems.append(
+            f"values outside [{low:g}, {high:g}]: min {scores.min():.4g}, max {scores.max():.4g}"
+        )
     if problems:
         return Check("output_schema", False, "; ".join(problems))
-    return Check(
-        "output_schema", True, f"{len(batch)} rows -> {len(batch)} probabilities in [0, 1]"
-    )
+    where = f" in [{probe.bounds[0]:g}, {probe.bounds[1]:g}]" if probe.bounds else ", all finite"
+    return Check("output_schema", True, f"{len(batch)} rows -> {len(batch)} scores{where}")
 
 
-def _latency(booster: Any, frame: pd.DataFrame, samples: int, budget_ms: float) -> tuple:
-    X, _ = training.xy(frame)
-    rows = [X.iloc[[i % len(X)]] for i in range(samples)]
-    booster.inplace_predict(rows[0])  # warm-up: the first call allocates
+def _latency(booster: Any, requests: list[Any], budget_ms: float) -> tuple[Check, float]:
+    booster.inplace_predict(requests[0])  # warm-up: the first call allocates
     times = []
-    for row in rows:
+    for request in requests:
         start = time.perf_counter()
-        booster.inplace_predict(row)
+        booster.inplace_predict(request)
         times.append((time.perf_counter() - start) * 1000)
     p99 = float(np.percentile(times, 99))
     ok = p99 <= budget_ms
@@ -168,33 +201,24 @@ def _latency(booster: Any, frame: pd.DataFrame, samples: int, budget_ms: float) 
         Check(
             "latency",
             ok,
-            f"p99 {p99:.3f} ms over {samples} single-row predictions "
+            f"p99 {p99:.3f} ms over {len(requests)} single requests "
             f"{'<=' if ok else '>'} deployment.latency_budget_ms {budget_ms:g}",
         ),
         p99,
     )
 
 
-def _agreement(
-    model_bytes: bytes, holdout: pd.DataFrame, offline: dict[str, Any], threshold: float, d: Any
-) -> Check:
-    if offline.get("holdout_rows") not in (None, len(holdout)):
-        return Check(
-            "offline_agreement",
-            False,
-            f"the frame has {len(holdout)} rows, the evaluated holdout {offline['holdout_rows']}",
-        )
+def _agreement(model_bytes: bytes, probe: Probe, tolerance: float) -> Check:
     try:
-        accuracy = training.accuracy_on(model_bytes, holdout, threshold)
+        value = probe.rescore(model_bytes)
     except DataError as e:
         return Check("offline_agreement", False, f"re-scoring failed: {e}")
-    expected = offline["accuracy"]
-    ok = math.isclose(accuracy, expected, rel_tol=0, abs_tol=d.accuracy_tolerance)
+    ok = math.isclose(value, probe.expected, rel_tol=0, abs_tol=tolerance)
     return Check(
         "offline_agreement",
         ok,
-        f"re-scored accuracy {accuracy:.6f} {'==' if ok else '!='} evaluated {expected:.6f} "
-        f"(deployment.accuracy_tolerance {d.accuracy_tolerance:g})",
+        f"re-scored {probe.metric} {value:.6f} {'==' if ok else '!='} evaluated "
+        f"{probe.expected:.6f} (deployment.metric_tolerance {tolerance:g})",
     )
 
 
@@ -216,5 +240,101 @@ def promote_if_passed(
     return {
         "promoted": True,
         "version": entry.version,
-        "reason": f"v{entry.version:04d} passed {', '.join(CHECKS)} and is now production",
+        "reason": f"v{entry.version:04d} passed its integration test and is now production",
     }
+
+
+# -- the three steps' bodies, shared by every pipeline ----------------------------------------
+# Each pipeline's `register_model`, `integration_test` and `promote_model` (declared in its
+# steps module) call these with what only it knows: its gate's decision, its model's record,
+# its `Probe`. A gate that refused, or a candidate identical to production, stages nothing; the
+# two later steps then do nothing and say why (a decision, not a failure).
+
+
+def stage(
+    cfg: Any,
+    *,
+    promote: bool,
+    refused: str,
+    production: dict[str, Any] | None,
+    candidate_sha256: str,
+    model_bytes: Callable[[], bytes],
+    record: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """`register_model`: register the candidate and point `staging` at it, if the gate said so.
+    Returns ``{"staged", "version", "reason"}``."""
+    if not promote:
+        return {"staged": False, "version": None, "reason": refused}
+    if production and production["sha256"] == candidate_sha256:
+        return {
+            "staged": False,
+            "version": production["version"],
+            "reason": f"identical to production v{production['version']:04d}: nothing to do",
+        }
+    try:
+        entry = deploy_to_staging(Registry(cfg.paths.registry), model_bytes(), record())
+    except OSError as e:  # a full disk or a read-only registry: fail naming the registry
+        raise storage_error(e, cfg.paths.registry) from None
+    how = "registered as" if entry.created else "reused the existing entry"
+    return {"staged": True, "version": entry.version, "reason": f"{how} v{entry.version:04d}"}
+
+
+def check_staged(
+    cfg: Any, out: StepOutput, staged: dict[str, Any], probe: Callable[[], Probe]
+) -> None:
+    """`integration_test`: run the checks on the version this run staged, write the report
+    (``out``'s "report": ``{"tested", "reason", ...Report.to_dict()}``), then raise
+    IntegrationTestFailed if a check failed.
+
+    By version, not by the `staging` alias: a concurrent run may move the alias between two
+    steps, and each run must test the model it staged (the alias is for people and serving
+    environments; the registry's checksum check is the same either way)."""
+    if not staged["staged"]:
+        skipped = {"tested": False, "version": staged["version"], "staging": staged["reason"]}
+        out.write_json("report", {**skipped, "reason": "not run: nothing was staged"})
+        return
+    registry = Registry(cfg.paths.registry)
+    report = integration_test(registry, staged["version"], probe(), cfg.deployment)
+    if report.passed:
+        verdict = f"v{report.version:04d} passed {', '.join(CHECKS)} (p99 {report.p99_ms:.2f} ms)"
+    else:
+        verdict = f"v{report.version:04d} failed {', '.join(report.failed)}; production untouched"
+    out.write_json("report", {"tested": True, "reason": verdict, **report.to_dict()})
+    if not report.passed:
+        raise IntegrationTestFailed(report.failed, report)
+
+
+def promote(cfg: Any, production: dict[str, Any] | None, tested: dict[str, Any]) -> dict[str, Any]:
+    """`promote_model`: move `production` to the tested version, compare-and-swap with the
+    production model the gate compared against. Returns ``{"promoted", "version", "reason"}``:
+    the run's registry outcome."""
+    if not tested["tested"]:  # nothing staged: the reason is staging's
+        return {"promoted": False, "version": tested["version"], "reason": tested["staging"]}
+    try:
+        return promote_if_passed(
+            Registry(cfg.paths.registry),
+            Report.from_dict(tested),
+            expected=production["sha256"] if production else None,
+        )
+    except OSError as e:
+        raise storage_error(e, cfg.paths.registry) from None
+
+
+def promote_model(cfg: Any, out: StepOutput, gate: StepOutput, report: StepOutput) -> None:
+    """Move production to the tested model, if production is still the model the gate
+    compared against.
+
+    The same step in every pipeline, declared in each with `PROMOTE_MODEL`. Writes: promotion
+    (promoted, version, reason: the run's registry outcome).
+    """
+    production = gate.json("gate")["production"]
+    out.write_json("promotion", promote(cfg, production, report.json("report")))
+
+
+PROMOTE_MODEL: dict[str, Any] = {
+    "inputs": {"gate": "gate_model", "report": "integration_test"},
+    "writes": {"promotion": "promotion.json"},
+    "reads": ("paths",),
+    "files": lambda cfg: [cfg.paths.registry],
+    "cacheable": False,  # writes the registry
+}

@@ -80,7 +80,9 @@ class Step:
 # such pipeline names them (one name per step): kind -> (step, declared output).
 MODEL_REPORTS = {
     "gate": ("gate_model", "gate"),
-    "registration": ("register_model", "registration"),
+    "staging": ("register_model", "registration"),
+    "integration": ("integration_test", "report"),
+    "registration": ("promote_model", "promotion"),  # the run's registry outcome
     "model": ("train_model", "meta"),
 }
 

@@ -1,4 +1,4 @@
-"""The weather pipeline: nine steps, each declared once with what it reads and writes.
+"""The weather pipeline: eleven steps, each declared once with what it reads and writes.
 
 Will it rain in Seattle tomorrow? Each step is a plain function ``step(cfg, out, **inputs)``:
 it reads its inputs through `StepOutput` handles, writes the files it declares into ``out``
@@ -11,13 +11,18 @@ only decide when and where each step runs. The computation itself lives in the p
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING, Any
 
-from mlpipeline import artifacts, data, features, promotion, training
+from mlpipeline import artifacts, data, deployment, features, promotion, training
 from mlpipeline.config import PipelineConfig
+from mlpipeline.deployment import Probe
 from mlpipeline.errors import DataError, RegistryError, storage_error
 from mlpipeline.paths import WEATHER_CONFIG
 from mlpipeline.pipeline import MODEL_REPORTS, Pipeline, StepOutput
-from mlpipeline.registry import PRODUCTION, AliasChanged, Registry
+from mlpipeline.registry import Registry
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 WEATHER = Pipeline(
     name="weather",
@@ -207,6 +212,31 @@ def gate_model(
     )
 
 
+# -- deployment: staging -> integration test -> production (`mlpipeline.deployment`) ---------
+def serving_probe(cfg: PipelineConfig, holdout: pd.DataFrame, offline: dict[str, Any]) -> Probe:
+    """The weather model's integration test: probabilities for holdout rows, single-row
+    requests, and the holdout accuracy the evaluate step recorded (`offline`)."""
+    d, threshold = cfg.deployment, cfg.training.decision_threshold
+    X = training.xy(holdout)[0].to_numpy()
+
+    def rescore(model_bytes: bytes) -> float:
+        if offline["holdout_rows"] != len(holdout):
+            raise DataError(
+                f"the holdout has {len(holdout)} rows, the evaluated one {offline['holdout_rows']}"
+            )
+        return training.accuracy_on(model_bytes, holdout, threshold)
+
+    return Probe(
+        smoke=holdout.head(d.smoke_rows),
+        score=training.predict_proba,
+        bounds=(0.0, 1.0),
+        requests=[X[[i % len(X)]] for i in range(d.latency_samples)],
+        metric="accuracy",
+        rescore=rescore,
+        expected=offline["accuracy"],
+    )
+
+
 @step(
     inputs={"model": "train_model", "gate": "gate_model"},
     writes={"registration": "registration.json"},
@@ -217,42 +247,49 @@ def gate_model(
 def register_model(
     cfg: PipelineConfig, out: StepOutput, model: StepOutput, gate: StepOutput
 ) -> None:
-    """Register the model and move production, if the gate said so and production is still
-    the model the gate compared against."""
+    """Register the model and give it the staging alias, if the gate said so."""
     decision = gate.json("gate")
-    candidate, production = decision["candidate"], decision["production"]
-    if not decision["promote"]:
-        result = {"registered": False, "version": None, "reason": "the gate refused the candidate"}
-    elif production and production["sha256"] == candidate["model_sha256"]:
-        result = {
-            "registered": False,
-            "version": production["version"],
-            "reason": f"identical to production v{production['version']:04d}: nothing to do",
-        }
-    else:
-        try:
-            entry = Registry(cfg.paths.registry).register(
-                read_model(model),
-                {
-                    "metrics": candidate,
-                    "data_fingerprint": candidate["data_fingerprint"],
-                    "params": model.json("meta")["params"],
-                    "config": cfg.to_params(),
-                    "run_dir": str(out.path.parent),
-                },
-                alias=PRODUCTION,
-                # Promote only if production is still the model the gate compared against.
-                expected=production["sha256"] if production else None,
-            )
-        except AliasChanged as e:
-            result = {"registered": False, "version": None, "reason": f"not promoted: {e}"}
-        except OSError as e:  # a full disk or a read-only registry: fail naming the registry
-            raise storage_error(e, cfg.paths.registry) from None
-        else:
-            how = "registered as" if entry.created else "reused the existing entry"
-            result = {
-                "registered": True,
-                "version": entry.version,
-                "reason": f"{how} v{entry.version:04d} and promoted to production",
-            }
+    candidate = decision["candidate"]
+    result = deployment.stage(
+        cfg,
+        promote=decision["promote"],
+        refused="the gate refused the candidate",
+        production=decision["production"],
+        candidate_sha256=candidate["model_sha256"],
+        model_bytes=lambda: read_model(model),
+        record=lambda: {
+            "metrics": candidate,
+            "data_fingerprint": candidate["data_fingerprint"],
+            "params": model.json("meta")["params"],
+            "config": cfg.to_params(),
+            "run_dir": str(out.path.parent),
+        },
+    )
     out.write_json("registration", result)
+
+
+@step(
+    inputs={"registration": "register_model", "metrics": "evaluate_model", "split": "split_data"},
+    writes={"report": "integration.json"},
+    reads=("deployment", "paths", "training"),
+    files=lambda cfg: [cfg.paths.registry],
+    cacheable=False,  # reads the registry
+)
+def integration_test(
+    cfg: PipelineConfig,
+    out: StepOutput,
+    registration: StepOutput,
+    metrics: StepOutput,
+    split: StepOutput,
+) -> None:
+    """Test the staged model as it will be served; fail naming every failed check."""
+    deployment.check_staged(
+        cfg,
+        out,
+        registration.json("registration"),
+        lambda: serving_probe(cfg, split.frame("holdout"), metrics.json("metrics")),
+    )
+
+
+# Moves production, compare-and-swap with the production model the gate compared against.
+promote_model = step(**deployment.PROMOTE_MODEL)(deployment.promote_model)

@@ -81,7 +81,11 @@ def render(result: RunResult) -> Group:
         render_recsys(result, parts)
     else:
         render_weather(result, parts)
-    registration = result.registration
+    for label, kind in (("staging", "staging"), ("integration test", "integration")):
+        stage = result.report(kind)
+        if stage:
+            parts.append(Text(f"{label}: {stage['reason']}"))
+    registration = result.registration  # the run's registry outcome: promote_model's
     if registration:
         parts.append(Text(f"registry: {registration['reason']}"))
     if result.model_sha256:

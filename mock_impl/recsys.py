@@ -1,6 +1,6 @@
 """The recommender pipeline on the mock engine: one `task` per step, nothing else.
 
-Read it beside `airflow_impl/dags/recsys_retrain.py` and `prefect_impl/recsys.py`: the seven
+Read it beside `airflow_impl/dags/recsys_retrain.py` and `prefect_impl/recsys.py`: the nine
 steps of `mlpipeline.recsys.steps`, the same names and edges. One run is one day
 (``data.date``); a week is seven runs, in order (`python -m mlpipeline run --days 7`).
 Retries, backoff, timeout and caching come from the config (`runner.task_adder`).
@@ -27,4 +27,11 @@ def build_dag(cfg: RecsysConfig, run_dir: Path) -> DAG:
     task("evaluate_ab", features="build_features", model="train_model")
     task("gate_model", ab="evaluate_ab")
     task("register_model", model="train_model", ab="evaluate_ab", gate="gate_model")
+    task(
+        "integration_test",
+        registration="register_model",
+        features="build_features",
+        ab="evaluate_ab",
+    )
+    task("promote_model", gate="gate_model", report="integration_test")
     return dag

@@ -1,6 +1,6 @@
 """The weather pipeline on the mock engine: one `add_task` per step, nothing else.
 
-Read it beside `airflow_impl/dags/ml_pipeline.py` and `prefect_impl/flow.py`: the same nine
+Read it beside `airflow_impl/dags/ml_pipeline.py` and `prefect_impl/flow.py`: the same eleven
 steps of `mlpipeline.steps`, the same names and edges; the tuning step fans out, one task per
 candidate. Retries, backoff, timeout and caching come from the config (`runner.task_adder`).
 """
@@ -28,4 +28,11 @@ def build_dag(cfg: PipelineConfig, run_dir: Path) -> DAG:
     task("evaluate_model", model="train_model", split="split_data")
     task("gate_model", metrics="evaluate_model", split="split_data")
     task("register_model", model="train_model", gate="gate_model")
+    task(
+        "integration_test",
+        registration="register_model",
+        metrics="evaluate_model",
+        split="split_data",
+    )
+    task("promote_model", gate="gate_model", report="integration_test")
     return dag

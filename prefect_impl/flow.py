@@ -1,6 +1,6 @@
 """The weather pipeline as a Prefect 3 flow: one `@task` per step, wired in one `@flow`.
 
-Read it beside `mock_impl/weather.py` and `airflow_impl/dags/ml_pipeline.py`: the same nine
+Read it beside `mock_impl/weather.py` and `airflow_impl/dags/ml_pipeline.py`: the same eleven
 steps of `mlpipeline.steps`, the same names, output directories passed from task to task.
 
 * **Parameters**: one typed `cfg: PipelineConfig` and the `run_id`. Prefect validates flow
@@ -94,6 +94,26 @@ def register_model(cfg: PipelineConfig, run_dir: str, model: str, gate: str) -> 
     return run_step(WEATHER, "register_model", cfg, run_dir, model=model, gate=gate)
 
 
+@task(cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
+def integration_test(
+    cfg: PipelineConfig, run_dir: str, registration: str, metrics: str, split: str
+) -> str:
+    return run_step(
+        WEATHER,
+        "integration_test",
+        cfg,
+        run_dir,
+        registration=registration,
+        metrics=metrics,
+        split=split,
+    )
+
+
+@task(cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
+def promote_model(cfg: PipelineConfig, run_dir: str, gate: str, report: str) -> str:
+    return run_step(WEATHER, "promote_model", cfg, run_dir, gate=gate, report=report)
+
+
 # The flow's options; the recommender's flow (recsys.py) takes the same.
 FLOW_OPTIONS: dict[str, Any] = {
     "flow_run_name": "{run_id}",
@@ -106,7 +126,8 @@ FLOW_OPTIONS: dict[str, Any] = {
 
 @flow(name="ml_pipeline", **FLOW_OPTIONS)
 def ml_pipeline(cfg: PipelineConfig, run_id: str) -> dict[str, Any]:
-    """Train, evaluate, gate and register a model; return each step's output directory."""
+    """Train, evaluate and gate a model; stage, test and promote it; return each step's output
+    directory."""
     run_dir = str(Path(cfg.paths.artifacts) / run_id)
 
     raw = configured(load_data, cfg)(cfg, run_dir)
@@ -128,6 +149,10 @@ def ml_pipeline(cfg: PipelineConfig, run_id: str) -> dict[str, Any]:
     metrics = configured(evaluate_model, cfg)(cfg, run_dir, model=model, split=split)
     gate = configured(gate_model, cfg)(cfg, run_dir, metrics=metrics, split=split)
     registration = configured(register_model, cfg)(cfg, run_dir, model=model, gate=gate)
+    report = configured(integration_test, cfg)(
+        cfg, run_dir, registration=registration, metrics=metrics, split=split
+    )
+    promotion = configured(promote_model, cfg)(cfg, run_dir, gate=gate, report=report)
 
     outputs = {
         "load_data": raw,
@@ -139,6 +164,8 @@ def ml_pipeline(cfg: PipelineConfig, run_id: str) -> dict[str, Any]:
         "evaluate_model": metrics,
         "gate_model": gate,
         "register_model": registration,
+        "integration_test": report,
+        "promote_model": promotion,
     }
     publish_run(cfg, run_id, outputs)  # keyed artifacts: Prefect's dashboard (monitoring)
     return outputs

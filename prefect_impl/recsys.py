@@ -1,6 +1,6 @@
 """The recommender pipeline as a Prefect 3 flow: one `@task` per step, wired in one `@flow`.
 
-Read it beside `mock_impl/recsys.py` and `airflow_impl/dags/recsys_retrain.py`: the seven steps
+Read it beside `mock_impl/recsys.py` and `airflow_impl/dags/recsys_retrain.py`: the nine steps
 of `mlpipeline.recsys.steps`, the same names, output directories passed from task to task. The
 plumbing is the weather flow's (`flow.py` explains it): one typed `cfg` parameter, retries and
 timeouts from `[orchestration]` (`options.configured`), permanent errors not retried, one alert
@@ -63,9 +63,30 @@ def register_model(cfg: RecsysConfig, run_dir: str, model: str, ab: str, gate: s
     return run_step(RECSYS, "register_model", cfg, run_dir, model=model, ab=ab, gate=gate)
 
 
+@task(cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
+def integration_test(
+    cfg: RecsysConfig, run_dir: str, registration: str, features: str, ab: str
+) -> str:
+    return run_step(
+        RECSYS,
+        "integration_test",
+        cfg,
+        run_dir,
+        registration=registration,
+        features=features,
+        ab=ab,
+    )
+
+
+@task(cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
+def promote_model(cfg: RecsysConfig, run_dir: str, gate: str, report: str) -> str:
+    return run_step(RECSYS, "promote_model", cfg, run_dir, gate=gate, report=report)
+
+
 @flow(name="recsys_retrain", **FLOW_OPTIONS)
 def recsys_retrain(cfg: RecsysConfig, run_id: str) -> dict[str, Any]:
-    """Retrain the recommender on one day, A/B it against production, deploy if better."""
+    """Retrain the recommender on one day, A/B it against production, deploy if better
+    (staging, integration test, production)."""
     run_dir = str(Path(cfg.paths.artifacts) / run_id)
 
     events = configured(extract, cfg)(cfg, run_dir)
@@ -75,6 +96,10 @@ def recsys_retrain(cfg: RecsysConfig, run_id: str) -> dict[str, Any]:
     ab = configured(evaluate_ab, cfg)(cfg, run_dir, features=features, model=model)
     gate = configured(gate_model, cfg)(cfg, run_dir, ab=ab)
     registration = configured(register_model, cfg)(cfg, run_dir, model=model, ab=ab, gate=gate)
+    report = configured(integration_test, cfg)(
+        cfg, run_dir, registration=registration, features=features, ab=ab
+    )
+    promotion = configured(promote_model, cfg)(cfg, run_dir, gate=gate, report=report)
 
     outputs = {
         "extract": events,
@@ -84,6 +109,8 @@ def recsys_retrain(cfg: RecsysConfig, run_id: str) -> dict[str, Any]:
         "evaluate_ab": ab,
         "gate_model": gate,
         "register_model": registration,
+        "integration_test": report,
+        "promote_model": promotion,
     }
     publish_run(cfg, run_id, outputs)  # keyed artifacts: Prefect's dashboard (monitoring)
     return outputs

@@ -43,10 +43,12 @@ def test_default_run_prints_the_summary(tmp_path):
     for step in ("load_data", "tune_model", "register_model"):
         assert step in out
     assert "holdout metrics" in out and "gate: PROMOTE" in out
-    assert "registry: registered as v0001 and promoted to production" in out
+    assert "staging: registered as v0001" in out
+    assert "integration test: v0001 passed load, output_schema, latency" in out
+    assert "registry: v0001 passed its integration test and is now production" in out
     run_json = next((tmp_path / "artifacts").glob("mock-*/run.json"))
     record = json.loads(run_json.read_text())
-    assert record["state"] == "success" and len(record["tasks"]) == 9
+    assert record["state"] == "success" and len(record["tasks"]) == 11
 
 
 def test_bad_config_is_one_screen_without_traceback(tmp_path):
@@ -95,6 +97,7 @@ def test_graph_command():
     done = cli("graph")
     assert done.returncode == 0
     assert "register_model   <- gate_model, train_model" in done.stdout
+    assert "promote_model    <- gate_model, integration_test" in done.stdout
 
 
 def test_runs_from_any_directory_and_prints_each_pipeline_graph(tmp_path):

@@ -197,7 +197,9 @@ print(f"{len(STEPS)} steps, {len(EDGES)} edges")
 # `tune_model` (cross-validation).
 
 # %%
-course.draw_dag(GRAPH, "The ML pipeline (mlpipeline/graph.py): nine steps", "01_ml_pipeline")
+course.draw_dag(
+    GRAPH, f"The ML pipeline (mlpipeline/graph.py): {len(GRAPH)} steps", "01_ml_pipeline"
+)
 sorter = graphlib.TopologicalSorter(GRAPH)
 sorter.prepare()
 while sorter.is_active():
@@ -208,15 +210,16 @@ while sorter.is_active():
 # %% [markdown]
 # ## 6. Running the pipeline with the mock engine
 #
-# `mock_impl/weather.py` wires the nine steps of `mlpipeline.steps` onto the mock engine, one
+# `mock_impl/weather.py` wires the eleven steps of `mlpipeline.steps` onto the mock engine, one
 # `add_task` per step. Every engine offers the same entry point:
 # `run_pipeline(cfg, *, run_id) -> RunResult`.
 #
 # `course.small_config` loads `configs/seattle_weather.toml` with two tuning candidates instead
 # of six, and writes every output under a temporary directory. You will see one row per task:
 # its state, its attempts and its seconds. What the steps compute (cross-validation, the
-# holdout metrics, the promotion gate, the model registry and the model's sha256) is the
-# subject of lesson 8; here we only check that the run succeeded and registered a first model.
+# holdout metrics, the promotion gate, the model registry with its staging -> integration
+# test -> production path, and the model's sha256) is the subject of lesson 8; here we only
+# check that the run succeeded and promoted a first model to production.
 
 # %%
 from mlpipeline import summary

@@ -268,7 +268,7 @@ print(f"old import path gives {OldPath.__module__}, warning: {caught[0].category
 # %% [markdown]
 # A whole TaskFlow task with its context. `**context` receives the run's context (the
 # dictionary `get_current_context()` returns); `data_interval_end` is where the run's data stops.
-# The project's nine tasks share one body, `run_step`, so here are the pieces that use the
+# The project's eleven tasks share one body, `run_step`, so here are the pieces that use the
 # context, printed from the files that hold them: `run_config` (`airflow_impl/params.py`) turns
 # the run's `params` and `data_interval_end` into the step's config (`data.as_of`: lesson 5
 # backfills with it), `run_step` (`airflow_impl/tasks.py`) runs the step and fails at once on bad
@@ -322,7 +322,7 @@ for task_id, key, size, preview in xcoms("ml_training_pipeline", first.run_id):
 # The project's DAG passes **paths**: each step writes its outputs (Parquet, JSON, the model in
 # XGBoost's format) under the run's directory and returns where it put them. XCom then holds a
 # few hundred bytes per task, however large the data. Run the pipeline (the small lesson config)
-# and look at its XComs: you will see nine paths. The task table comes from Airflow's task
+# and look at its XComs: you will see eleven paths. The task table comes from Airflow's task
 # instances (state, `try_number`, start and end).
 
 # %%

@@ -224,7 +224,7 @@ except ImportError as error:
 # %% [markdown]
 # ## 6. The project's flow
 #
-# `prefect_impl/flow.py` wires the nine steps: one `@task` per step, the config as one typed
+# `prefect_impl/flow.py` wires the eleven steps: one `@task` per step, the config as one typed
 # parameter, `tune_model` fanned out with `.map` (one task run per hyperparameter candidate),
 # and the retry and cache options from the config added per run (`configured(cfg)`). Here is
 # the flow itself:
@@ -236,8 +236,9 @@ print(inspect.getsource(ml_pipeline.fn))
 
 # %% [markdown]
 # `prefect_impl.runner.run_pipeline` runs it and reads the task runs back from Prefect's API into
-# the project's `RunResult`, as every engine does. You will see nine steps, `tune_model` made of
-# two mapped task runs (one per candidate), and the registry's first version.
+# the project's `RunResult`, as every engine does. You will see eleven steps, `tune_model` made of
+# two mapped task runs (one per candidate), and the registry's first version promoted to
+# production after its integration test.
 
 # %%
 from mlpipeline import summary
@@ -272,7 +273,7 @@ for run in sorted(runs, key=lambda r: r.start_time):
 # %% [markdown]
 # Prefect has no DAG file: the graph is what the flow's calls did. Each task run records which
 # task runs its inputs came from, and `task_runs.executed_edges` turns that into edges. Drawn,
-# they are the nine steps and edges of `mlpipeline/graph.py` once more (lessons 1 and 2).
+# they are the eleven steps and edges of `mlpipeline/graph.py` once more (lessons 1 and 2).
 
 # %%
 graph: dict[str, set[str]] = {step: set() for step in result.tasks}

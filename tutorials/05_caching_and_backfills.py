@@ -59,6 +59,9 @@ def recomputed(result) -> list[str]:
     return [name for name, task in result.tasks.items() if not task.cache_hit]
 
 
+NEVER_CACHED = ["gate_model", "register_model", "integration_test", "promote_model"]
+
+
 # %% [markdown]
 # ## 1. A rerun served from the cache
 #
@@ -70,17 +73,19 @@ def recomputed(result) -> list[str]:
 # - the **files** it reads that are not inputs (the CSV, for `load_data`);
 # - the versions of the libraries that compute it.
 #
-# `gate_model` and `register_model` are never cached: they read and write the registry, whose
-# state changes between runs.
+# `gate_model` and the three deployment steps (`register_model`, `integration_test`,
+# `promote_model`) are never cached: they read and write the registry, whose state changes
+# between runs.
 
 # %%
 for step, sections in CONFIG_SECTIONS.items():
     print(f"{step:<15} reads {', '.join(sections):<30} cacheable: {step in CACHEABLE}")
 
 # %% [markdown]
-# Run twice with the same inputs. You will see the first run compute all nine steps and the
+# Run twice with the same inputs. You will see the first run compute all eleven steps and the
 # second serve the seven cacheable ones from the cache; the gate then finds the same model
-# already in production, and the registry is left unchanged.
+# already in production, the deployment steps have nothing to do, and the registry is left
+# unchanged.
 
 # %%
 base = {"paths.cache": str(work / "shared-cache")}
@@ -90,7 +95,7 @@ print("first run computed: ", recomputed(first))
 print("second run computed:", recomputed(second))
 print("registry:", second.registration["reason"])
 print(f"wall time: {first.wall_seconds:.2f} s, then {second.wall_seconds:.2f} s")
-assert recomputed(second) == ["gate_model", "register_model"]
+assert recomputed(second) == NEVER_CACHED
 
 # %% [markdown]
 # ## 2. Re-run only what changed
@@ -231,8 +236,8 @@ if prefect_ok:
 # The project's flow does not rely on `TASK_SOURCE` alone: `prefect_impl/cache.py` keys each
 # step with the same `step_cache_key` as the mock engine (code with its helpers, config
 # sections, inputs by content, the CSV, library versions), and stores the records as checked
-# JSON, never pickle. You will see the second run compute only the gate and the registration,
-# as on the mock engine.
+# JSON, never pickle. You will see the second run compute only the gate and the deployment
+# steps, as on the mock engine.
 
 # %%
 if prefect_ok:
@@ -243,7 +248,7 @@ if prefect_ok:
     second = prefect_run(cfg, run_id="prefect-second")
     print("first run computed: ", recomputed(first))
     print("second run computed:", recomputed(second))
-    assert recomputed(second) == ["gate_model", "register_model"]
+    assert recomputed(second) == NEVER_CACHED
 
 # %% [markdown]
 # ## 5. Backfills: parametrize by the run's date
@@ -361,7 +366,7 @@ if airflow_ok:
 #
 # 1. `split_data` (it reads the `split` section) and everything downstream whose inputs then
 #    change: `tune_model`, `train_model`, `evaluate_model`, plus the never-cached gate and
-#    registration. `load_data`, `validate_data` and `build_features` are reused.
+#    deployment steps. `load_data`, `validate_data` and `build_features` are reused.
 # 2. Each run writes to its own directory, so paths differ on every run (no hit would ever
 #    happen), and a path can hold different bytes over time (a stale hit). Content is what the
 #    output depends on.

@@ -46,6 +46,7 @@ import course
 from matplotlib.figure import Figure
 
 from mlpipeline import plotting
+from mlpipeline.graph import STEPS
 
 sys.path.insert(0, str(course.ROOT))  # benchmarks/ is a folder of the repository, not a package
 from benchmarks.report import load, summarise  # noqa: E402
@@ -130,7 +131,7 @@ print_costs(engines_only)
 # ## 4. What overhead means for *your* pipeline
 #
 # The fit predicts the engine's time for a pipeline of N tasks: `fixed + per_task * N`. Whether
-# that matters depends on the work inside the tasks. Below, for the nine-step pipeline of this
+# that matters depends on the work inside the tasks. Below, for the eleven-step pipeline of this
 # project, we compare it with two workloads: the small lesson config (about half a second of
 # work) and a realistic training job (ten minutes). The last column is the task length at which
 # the per-task cost is 1 % of the task: tasks much shorter than that are too granular for this
@@ -144,7 +145,7 @@ def overhead_seconds(row: dict, n_tasks: int) -> float:
 
 print(f"{'engine':<18} {'overhead s':>10} {'of 0.5 s':>9} {'of 10 min':>10} {'1 % at':>10}")
 for row in engines_only:
-    cost = overhead_seconds(row, 9)
+    cost = overhead_seconds(row, len(STEPS))
     one_percent_ms = max(row["slope_ms"], 0) * 100
     print(
         f"{row['label']:<18} {cost:10.4f} {cost / 0.5:9.2%} {cost / 600:10.4%} "
@@ -160,7 +161,7 @@ for row in engines_only:
 # waits dominate: the benchmark checks that each engine honours them.
 #
 # The right plot runs the full pipeline twice with unchanged inputs. The warm run serves the
-# seven cacheable steps from the cache and recomputes only the gate and the registration
+# seven cacheable steps from the cache and recomputes only the gate and the deployment steps
 # (lesson 5 explains the keys). Airflow has no input cache: its bars measure the project's
 # substitute (reuse a valid artifact with the same key), and the report says so.
 

@@ -67,6 +67,7 @@ work = course.workdir("lesson08")
 # | XGBoost tuned with cross-validation | section 2 (`tune_model`, `train_model`) |
 # | validate the model before it ships | section 2 (`evaluate_model`, `gate_model`) |
 # | a model registry | sections 2 and 3 (`register_model`) |
+# | staging, integration tests, production | section 2 (`integration_test`, `promote_model`) |
 # | alert on failure | section 3; lesson 4 (one alert per failed run) |
 # | run it under each orchestrator | sections 4 and 5 |
 # | a monitoring dashboard | not yet: the monitoring lesson (its own issue) adds it |
@@ -154,6 +155,20 @@ for name in ("accuracy", "balanced_accuracy", "f1", "roc_auc", "baseline_accurac
     print(f"{name:<18} {result.metrics[name]:.4f}")
 for reason in result.gate["reasons"]:
     print(reason)
+
+# %% [markdown]
+# **Staging, integration test, production.** A promoted candidate is registered with the
+# `staging` alias (`register_model`); `integration_test` loads it through the registry's checksum
+# check and tests it as it will be served: the output schema on a smoke batch, the p99 latency of
+# single-row predictions against `deployment.latency_budget_ms`, and the holdout accuracy
+# re-scored from the staged bytes; only then does `promote_model` move `production`. You will
+# see each check with its reason:
+
+# %%
+print("staging:", result.report("staging")["reason"])
+for check in result.report("integration")["checks"]:
+    print(f"  {'PASS' if check['passed'] else 'FAIL'} {check['name']}: {check['detail']}")
+print("production:", result.registration["reason"])
 
 # %% [markdown]
 # **The registry** holds versioned entries: the model in XGBoost's own format, its sha256, the
@@ -264,7 +279,7 @@ assert {row["engine"] for row in recorded["end_to_end"]} >= {"mock", "airflow", 
 # %% [markdown]
 # ## What we learned
 #
-# - The pipeline is nine pure steps wired by each engine; artifacts go by path, one way:
+# - The pipeline is eleven pure steps wired by each engine; artifacts go by path, one way:
 #   config, steps, artifacts, registry.
 # - Validation reports every problem at once and is never retried; the gate explains each
 #   decision; the registry is versioned, checksummed and free of pickle.

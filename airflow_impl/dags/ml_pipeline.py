@@ -1,6 +1,6 @@
 """# ML pipeline: will it rain in Seattle tomorrow?
 
-The nine steps of the weather pipeline (`mlpipeline.steps`) as an Airflow 3 TaskFlow DAG: one
+The eleven steps of the weather pipeline (`mlpipeline.steps`) as an Airflow 3 TaskFlow DAG: one
 task per step, named as the step. Each task runs its step and returns the step's output
 directory, so XCom carries paths, never data frames.
 
@@ -84,6 +84,18 @@ def register_model(model: str, gate: str, **context: Any) -> str:
     return run_step("register_model", context, model=model, gate=gate)
 
 
+@task
+def integration_test(registration: str, metrics: str, split: str, **context: Any) -> str:
+    return run_step(
+        "integration_test", context, registration=registration, metrics=metrics, split=split
+    )
+
+
+@task
+def promote_model(gate: str, report: str, **context: Any) -> str:
+    return run_step("promote_model", context, gate=gate, report=report)
+
+
 @dag(
     dag_id="ml_pipeline",
     schedule="@daily",
@@ -106,7 +118,9 @@ def ml_pipeline():
     model = train_model(split, tuning)
     metrics = evaluate_model(model, split)
     gate = gate_model(metrics, split)
-    register_model(model, gate)
+    registration = register_model(model, gate)
+    report = integration_test(registration, metrics, split)
+    promote_model(gate, report)
 
 
 link_to_mlflow(ml_pipeline())  # every task: a button to the run in MLflow

@@ -1,6 +1,6 @@
 """# Recommender retrain: one day of interactions, A/B-gated deploy
 
-The seven steps of the recommender pipeline (`mlpipeline.recsys.steps`) as an Airflow 3
+The nine steps of the recommender pipeline (`mlpipeline.recsys.steps`) as an Airflow 3
 TaskFlow DAG: one task per step, named as the step; XCom carries output directories, never data.
 
 - **One run per day, in order**: `@daily` with `catchup=True` from a week before the config's
@@ -70,6 +70,18 @@ def register_model(model: str, ab: str, gate: str, **context: Any) -> str:
     return run_step("register_model", context, model=model, ab=ab, gate=gate)
 
 
+@task
+def integration_test(registration: str, features: str, ab: str, **context: Any) -> str:
+    return run_step(
+        "integration_test", context, registration=registration, features=features, ab=ab
+    )
+
+
+@task
+def promote_model(gate: str, report: str, **context: Any) -> str:
+    return run_step("promote_model", context, gate=gate, report=report)
+
+
 @dag(
     dag_id="recsys_retrain",
     schedule="@daily",
@@ -92,7 +104,9 @@ def recsys_retrain():
     model = train_model(features)
     ab = evaluate_ab(features, model)
     gate = gate_model(ab)
-    register_model(model, ab, gate)
+    registration = register_model(model, ab, gate)
+    report = integration_test(registration, features, ab)
+    promote_model(gate, report)
 
 
 link_to_mlflow(recsys_retrain())  # every task: a button to the run in MLflow

@@ -33,6 +33,7 @@ from mlpipeline.config import (
     SHARED_PATH_KEYS,
     AlertsConfig,
     CacheConfig,
+    DeploymentConfig,
     FlatParams,
     OrchestrationConfig,
     PathsConfig,
@@ -57,6 +58,8 @@ RECSYS_STEPS = (
     "evaluate_ab",
     "gate_model",
     "register_model",
+    "integration_test",
+    "promote_model",
 )
 
 
@@ -162,6 +165,7 @@ class RecsysConfig(FlatParams):
     # MLflow: its own experiment, in the same store as the weather pipeline (one dashboard).
     # Its registry_backend is not read yet: the recommender's steps use the file registry.
     tracking: TrackingConfig = TrackingConfig(experiment="recsys", registered_model="recsys")
+    deployment: DeploymentConfig = DeploymentConfig()
     # For teaching and tests: step name -> how many times it fails before succeeding (-1: always).
     faults: dict[str, Annotated[StrictInt, Field(ge=-1)]] = Field(default_factory=dict)
 

@@ -1,18 +1,21 @@
-"""The recommender pipeline: seven steps, each declared once with what it reads and writes.
+"""The recommender pipeline: nine steps, each declared once with what it reads and writes.
 
 Data half: extract, merge_profiles. Model half: build_features, train_model, evaluate_ab,
-gate_model, register_model (the computations live in `extract`, `profiles`, `features`,
-`ranking`, `abtest`, `gate`; these functions only move files). Each step is a plain function
+gate_model. Deployment, shared with the weather pipeline (`mlpipeline.deployment`):
+register_model (staging), integration_test, promote_model (production). The computations
+live in `extract`, `profiles`, `features`, `ranking`, `abtest`, `gate`; these functions only
+move files. Each step is a plain function
 ``step(cfg, out, **inputs)`` on the seam of `mlpipeline.pipeline`, as the weather steps are:
 it reads its inputs through `StepOutput` handles, writes the files it declares into ``out``
 and returns nothing. Steps with side effects outside their folder are not cacheable:
 merge_profiles writes the profile state database, evaluate_ab and gate_model read the
-registry, register_model writes it.
+registry, the three deployment steps read or write it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from datetime import date, timedelta
 from importlib.metadata import version
@@ -23,7 +26,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from mlpipeline import artifacts
+from mlpipeline import artifacts, deployment
+from mlpipeline.deployment import Probe
 from mlpipeline.errors import ConfigError, DataError, RegistryError
 from mlpipeline.paths import CONFIGS
 from mlpipeline.pipeline import MODEL_REPORTS, Pipeline, StepOutput
@@ -32,7 +36,7 @@ from mlpipeline.recsys import extract as extract_mod
 from mlpipeline.recsys import features as feats
 from mlpipeline.recsys.config import RecsysConfig
 from mlpipeline.recsys.generator import partition_path
-from mlpipeline.registry import PRODUCTION, AliasChanged, Registry
+from mlpipeline.registry import Registry
 
 RECSYS = Pipeline(
     name="recsys",
@@ -312,6 +316,9 @@ def evaluate_ab(
     if against == POPULARITY:
         # Popularity: the window's weighted interactions; ties broken by item id (abtest).
         frame["production"] = frame["i_weight"]
+    # The model's own NDCG@k: what the integration test re-computes from the staged bytes. With
+    # a planted effect the A/B table compares planted scores, so it is computed apart.
+    model_ndcg = mean_ndcg(frame, "candidate", e.k) if e.plant_effect is not None else None
     if e.plant_effect is not None:
         base = frame["production"].to_numpy(dtype=np.float64)
         frame["candidate"], frame["production"] = plant(cfg, frame, base)
@@ -336,6 +343,7 @@ def evaluate_ab(
         candidate_sha256=meta["sha256"],
         best_iteration=meta["best_iteration"],
         production=production,
+        model_ndcg=model_ndcg if e.plant_effect is not None else result["ndcg"]["candidate"],
     )
     out.write_json("ab", result)
 
@@ -370,6 +378,39 @@ def gate_model(cfg: RecsysConfig, out: StepOutput, ab: StepOutput) -> None:
     )
 
 
+# -- deployment: staging -> integration test -> production (`mlpipeline.deployment`) ---------
+def serving_probe(cfg: RecsysConfig, frame: pd.DataFrame, ab: dict[str, Any]) -> Probe:
+    """The ranker's integration test: finite scores for candidate rows of day D (`frame`, the
+    evaluation frame), one user's candidate rows per request, and the model's NDCG@k on day D
+    as `evaluate_ab` recorded it (`ab`)."""
+    expected = ab["model_ndcg"]
+    d, k = cfg.deployment, cfg.evaluation.k
+    X = frame[feats.FEATURES].to_numpy()
+    users = list(frame.groupby("user_id", sort=True).indices.values())  # row positions per user
+
+    def rescore(model_bytes: bytes) -> float:
+        if expected is None:
+            raise DataError("no user of the evaluation day has a positive: NDCG is undefined")
+        scored = frame.assign(score=ranking.score(model_bytes, frame, feats.FEATURES))
+        return mean_ndcg(scored, "score", k)
+
+    return Probe(
+        smoke=frame.head(d.smoke_rows),
+        score=lambda model_bytes, rows: ranking.score(model_bytes, rows, feats.FEATURES),
+        bounds=None,  # ranking scores: any finite value
+        requests=[X[users[i % len(users)]] for i in range(d.latency_samples)],
+        metric=f"ndcg@{k}",
+        rescore=rescore,
+        expected=expected if expected is not None else math.nan,
+    )
+
+
+def mean_ndcg(frame: pd.DataFrame, score: str, k: int) -> float | None:
+    """NDCG@k averaged over the users with a positive, as the A/B table's means are."""
+    ndcg = abtest.per_user_metrics(frame, score, k)["ndcg"]
+    return float(ndcg[ndcg.notna()].mean()) if ndcg.notna().any() else None
+
+
 @step(
     inputs={"model": "train_model", "ab": "evaluate_ab", "gate": "gate_model"},
     writes={"registration": "registration.json"},
@@ -380,51 +421,66 @@ def gate_model(cfg: RecsysConfig, out: StepOutput, ab: StepOutput) -> None:
 def register_model(
     cfg: RecsysConfig, out: StepOutput, model: StepOutput, ab: StepOutput, gate: StepOutput
 ) -> None:
-    """Deploy: register the candidate and move the production alias, if the gate said so.
+    """Register the candidate and give it the staging alias, if the gate said so.
 
     Writes: registration; the registry entry (model.ubj + entry.json, sha256, no pickle).
     """
     decision = gate.json("gate")
-    production = decision["production"]
-    if not decision["promote"]:
-        result = {"registered": False, "version": None, "reason": decision["verdict"]}
-    elif production and production["sha256"] == decision["candidate_sha256"]:
-        result = {
-            "registered": False,
-            "version": production["version"],
-            "reason": f"identical to production v{production['version']:04d}: nothing to do",
+
+    def record() -> dict[str, Any]:
+        meta, ab_table = model.json("meta"), ab.json("ab")
+        return {
+            "pipeline": "recsys",
+            "run_day": run_day(cfg).isoformat(),
+            "features": meta["features"],
+            "best_iteration": meta["best_iteration"],
+            "params": meta["params"],
+            "metrics": {
+                "ndcg": ab_table["ndcg"],
+                "recall": ab_table["recall"],
+                "coverage": ab_table["coverage"],
+                "against": ab_table["against"],
+            },
+            "run_dir": str(out.path.parent),
         }
-    else:
-        model_bytes, meta = read_model(model)
-        ab_table = ab.json("ab")
-        try:
-            entry = Registry(cfg.paths.registry).register(
-                model_bytes,
-                {
-                    "pipeline": "recsys",
-                    "run_day": run_day(cfg).isoformat(),
-                    "features": meta["features"],
-                    "best_iteration": meta["best_iteration"],
-                    "params": meta["params"],
-                    "metrics": {
-                        "ndcg": ab_table["ndcg"],
-                        "recall": ab_table["recall"],
-                        "coverage": ab_table["coverage"],
-                        "against": ab_table["against"],
-                    },
-                    "run_dir": str(out.path.parent),
-                },
-                alias=PRODUCTION,
-                # Promote only if production is still the model the A/B test compared against.
-                expected=production["sha256"] if production else None,
-            )
-        except AliasChanged as e:
-            result = {"registered": False, "version": None, "reason": f"not promoted: {e}"}
-        else:
-            how = "registered as" if entry.created else "reused the existing entry"
-            result = {
-                "registered": True,
-                "version": entry.version,
-                "reason": f"{how} v{entry.version:04d} and promoted to production",
-            }
+
+    result = deployment.stage(
+        cfg,
+        promote=decision["promote"],
+        refused=decision["verdict"],
+        production=decision["production"],
+        candidate_sha256=decision["candidate_sha256"],
+        model_bytes=lambda: read_model(model)[0],
+        record=record,
+    )
     out.write_json("registration", result)
+
+
+@step(
+    inputs={"registration": "register_model", "features": "build_features", "ab": "evaluate_ab"},
+    writes={"report": "integration.json"},
+    reads=("deployment", "evaluation", "paths"),
+    files=lambda cfg: [cfg.paths.registry],
+    cacheable=False,  # reads the registry
+)
+def integration_test(
+    cfg: RecsysConfig,
+    out: StepOutput,
+    registration: StepOutput,
+    features: StepOutput,
+    ab: StepOutput,
+) -> None:
+    """Test the staged ranker as it will be served; fail naming every failed check.
+
+    Writes: report (each check with its reason, the p99 latency).
+    """
+    deployment.check_staged(
+        cfg,
+        out,
+        registration.json("registration"),
+        lambda: serving_probe(cfg, features.frame("evaluation"), ab.json("ab")),
+    )
+
+
+# Moves production, compare-and-swap with the production model the gate compared against.
+promote_model = step(**deployment.PROMOTE_MODEL)(deployment.promote_model)

@@ -25,7 +25,7 @@ def test_the_cli_prints_the_mock_engines_summary(tmp_path):
     assert re.search(r"airflow run airflow-\S+", done.stdout)
     table = [line for line in done.stdout.splitlines() if "attempts" in line]
     assert table == [line for line in mock.stdout.splitlines() if "attempts" in line]
-    for step in ("load_data", "tune_model", "register_model"):
+    for step in ("load_data", "tune_model", "register_model", "promote_model"):
         assert re.search(rf"{step}\s+│ success\s+│\s+1 │", done.stdout)
     assert summary_shape(done.stdout) == summary_shape(mock.stdout)
     sha = re.compile(r"model sha256: ([0-9a-f]{64})")
@@ -33,5 +33,5 @@ def test_the_cli_prints_the_mock_engines_summary(tmp_path):
     record = json.loads(
         next((tmp_path / "airflow/artifacts").glob("airflow-*/run.json")).read_text()
     )
-    assert record["state"] == "success" and len(record["tasks"]) == 9
+    assert record["state"] == "success" and len(record["tasks"]) == 11
     assert (tmp_path / "airflow/airflow-home/airflow.db").exists()  # beside the artifacts

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mlpipeline import artifacts
 from mlpipeline.alerts import read_alerts
+from mlpipeline.deployment import CHECKS
 from mlpipeline.graph import CACHEABLE, EDGES, STEPS
 from mlpipeline.registry import Registry
 from mlpipeline.runs import FAILED, SUCCESS, UPSTREAM_FAILED
@@ -48,14 +49,29 @@ def test_same_model_bytes(first_run, reference):
     assert artifacts.sha256_file(model_file) == reference.model_sha256
 
 
-def test_same_registry_outcome(first_run, reference):
+def decisions(result) -> dict:
+    """What a run decided at each stage, without timings or latencies (those vary)."""
+    tested = result.report("integration")
+    checks = {c["name"]: c["passed"] for c in tested.get("checks", [])}
+    return {
+        "staging": result.report("staging"),
+        "integration": {"tested": tested["tested"], "version": tested["version"], **checks},
+        "production": result.registration,
+    }
+
+
+def test_same_decisions_and_registry_outcome(first_run, reference):
     assert (
-        first_run.registration
-        == reference.registration
+        decisions(first_run)
+        == decisions(reference)
         == {
-            "registered": True,
-            "version": 1,
-            "reason": "registered as v0001 and promoted to production",
+            "staging": {"staged": True, "version": 1, "reason": "registered as v0001"},
+            "integration": {"tested": True, "version": 1, **dict.fromkeys(CHECKS, True)},
+            "production": {
+                "promoted": True,
+                "version": 1,
+                "reason": "v0001 passed its integration test and is now production",
+            },
         }
     )
     workdir = first_run.run_dir.parent.parent
@@ -76,8 +92,9 @@ def test_rerun_changes_nothing(first_run, engine, engine_name):
     before = tree_digest(workdir / "registry")
     second = engine.run_pipeline(config_in(workdir), run_id=f"{engine_name}-second")
     assert second.ok, second.error
-    assert second.registration["registered"] is False
+    assert second.registration["promoted"] is False
     assert "identical to production v0001" in second.registration["reason"]
+    assert second.report("integration")["tested"] is False
     assert tree_digest(workdir / "registry") == before
     # Engines document what a rerun reuses (CACHES_RESULTS): the mock and Prefect serve every
     # cacheable step from their cache; Airflow, which has no input cache, reuses the artifacts
@@ -119,7 +136,7 @@ def test_permanent_failure_alerts_once_and_keeps_production(
     assert result.state == FAILED and result.failed_step == "train_model"
     assert result.tasks["train_model"].attempts == 3
     assert "injected fault on attempt 3" in result.error
-    for name in ("evaluate_model", "gate_model", "register_model"):
+    for name in STEPS[STEPS.index("evaluate_model") :]:
         assert result.tasks[name].state == UPSTREAM_FAILED
     alerts = read_alerts(cfg.alerts.log)
     assert len(alerts) == 1
@@ -153,3 +170,28 @@ def test_bad_data_fails_at_once(engine, engine_name, tmp_path, registry_copy, ca
     assert [a["step"] for a in read_alerts(cfg.alerts.log)] == ["validate_data"]
     assert "alert delivery failed: SmtpNotifier" in capfd.readouterr().err
     assert tree_digest(registry_copy) == before
+
+
+def test_failing_integration_test_alerts_once_and_keeps_production(
+    first_run, engine, engine_name, tmp_path
+):
+    """A latency budget no model meets (1 ns): the integration test fails at once naming the
+    check, one alert, production never set. The first run's cache (or, in Airflow, its stored
+    artifacts) serves the steps before the gate: only the gate and the deployment steps run."""
+    registry = tmp_path / "registry"
+    cfg = config_in(
+        first_run.run_dir.parent.parent,
+        paths__registry=str(registry),
+        alerts__log=str(tmp_path / "alerts.jsonl"),
+        orchestration__retries=2,
+        deployment__latency_budget_ms=1e-6,
+    )
+    result = engine.run_pipeline(cfg, run_id=f"{engine_name}-slow-model")
+    assert result.state == FAILED and result.failed_step == "integration_test"
+    assert result.tasks["integration_test"].attempts == 1  # a verdict: never retried
+    assert "integration test of v0001 failed (latency); production untouched" in result.error
+    assert "deployment.latency_budget_ms 1e-06" in result.error
+    assert result.tasks["promote_model"].state == UPSTREAM_FAILED
+    assert [a["step"] for a in read_alerts(cfg.alerts.log)] == ["integration_test"]
+    assert Registry(registry).production() is None
+    assert Registry(registry).alias("staging").sha256 == first_run.model_sha256

@@ -16,8 +16,11 @@ from typing import Any
 import pytest
 
 from mlpipeline import engines, workspace
+from mlpipeline.deployment import CHECKS, IntegrationTestFailed
+from mlpipeline.execution import run_step
 from mlpipeline.recsys.generator import land_days
 from mlpipeline.recsys.steps import RECSYS, history_window
+from mlpipeline.registry import Registry
 from mlpipeline.runs import RunResult
 from tests.contract.tracking_check import assert_same_tracking_logged
 
@@ -48,6 +51,10 @@ def outcome(result: RunResult) -> dict[str, Any]:
         "ab": result.metrics,
         "model_sha256": result.model_sha256,
         "gate": result.gate,
+        "staging": result.report("staging"),
+        "integration": {
+            c["name"]: c["passed"] for c in result.report("integration").get("checks", [])
+        },
         "registration": result.registration,
         "state_sha256": result.output("merge_profiles").json("merge")["state_sha256"],
     }
@@ -81,7 +88,8 @@ def test_same_outcome_as_the_mock_engine(recsys_runs, recsys_reference):
 def test_first_day_deploys_against_the_baseline_second_is_judged_against_it(recsys_runs):
     first, second = (outcome(r) for r in recsys_runs)
     assert first["ab"]["against"] == "the popularity baseline"
-    assert first["registration"]["version"] == 1
+    assert first["registration"]["version"] == 1 and first["registration"]["promoted"]
+    assert first["integration"] == dict.fromkeys(CHECKS, True)
     assert second["ab"]["against"] == "production v0001"
     assert first["state_sha256"] != second["state_sha256"]
 
@@ -110,13 +118,30 @@ def test_same_tracking(recsys_runs, recsys_reference, engine_name, tracking_stor
     assert stored.tags["model_sha256"] == recsys_runs[1].model_sha256
 
 
+def test_a_failing_integration_test_names_the_check_and_keeps_production(recsys_reference):
+    """The ranker's integration test on day 1's staged model again, with a latency budget no
+    model meets: the step fails naming the check, production stays. (The engines' failure
+    handling around this step is the weather contract's `test_failing_integration_test_...`.)"""
+    first = recsys_reference[0]
+    workdir = first.run_dir.parent.parent
+    cfg = workspace.config_in(
+        workdir,
+        {"data.date": DAYS[0], "deployment.latency_budget_ms": 1e-6},
+        pipeline="recsys",
+    )
+    production = Registry(cfg.paths.registry).production()
+    inputs = {a: first.outputs[u] for a, u in RECSYS.steps["integration_test"].inputs.items()}
+    with pytest.raises(IntegrationTestFailed, match=r"failed \(latency\); production untouched"):
+        run_step(RECSYS, "integration_test", cfg, workdir / "runs" / "slow-ranker", **inputs)
+    assert Registry(cfg.paths.registry).production() == production
+
+
 # -- failure at merge_profiles: the step that writes the profile state ----------------------
 def test_merge_fault_permanent_alerts_once_and_changes_nothing_transient_is_retried(
     engine_name: str, recsys_reference: list[RunResult], tmp_path_factory
 ):
     from mlpipeline import artifacts
     from mlpipeline.recsys import profiles
-    from mlpipeline.registry import Registry
 
     if engine_name != "mock":
         # Retries and alerts under Airflow and Prefect are covered by the weather pipeline's

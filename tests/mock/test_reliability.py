@@ -1,7 +1,7 @@
 """Races, timeouts, interrupts and storage errors on the mock engine (issue 9, items 1-3, 5, 11).
 
 Faults are injected at the seams a real failure would hit: a delay between the gate and the
-registration (a wrapped step), a crash between the entry and the alias (a subprocess that dies
+promotion (a wrapped step), a crash between the entry and the alias (a subprocess that dies
 with os._exit), a full or read-only disk (the registry's file writes raise the OSError the kernel
 would), a real SIGINT to a process running a large grid.
 """
@@ -39,30 +39,38 @@ def registered_versions(registry: Path) -> list[int]:
     return Registry(registry).versions()
 
 
-# -- 1. the gate/register race ----------------------------------------------------------------
+# -- 1. the gate/promote race -----------------------------------------------------------------
+PROMOTED = {
+    "promoted": True,
+    "version": 1,
+    "reason": "v0001 passed its integration test and is now production",
+}
+
+
 def test_concurrent_runs_never_let_the_worse_model_replace_the_better(tmp_path, monkeypatch):
-    """Two runs gate against the same (empty) production; the better one registers first, then
-    the worse one. The worse one must see that production moved since its gate and refuse."""
+    """Two runs gate against the same (empty) production and both stage and pass their
+    integration tests; the better one promotes first, then the worse one. The worse one must
+    see that production moved since its gate and refuse."""
     registry = tmp_path / "registry"
     better = config_in(tmp_path / "better", tuning__grid=BETTER, paths__registry=str(registry))
     worse = config_in(tmp_path / "worse", tuning__grid=WORSE, paths__registry=str(registry))
-    both_gated = threading.Barrier(2, timeout=300)
-    better_registered = threading.Event()
-    step = steps.WEATHER.steps["register_model"]
-    register = step.fn
+    both_tested = threading.Barrier(2, timeout=300)
+    better_promoted = threading.Event()
+    step = steps.WEATHER.steps["promote_model"]
+    promote = step.fn
 
-    def delayed_register(cfg, run_dir, **inputs):
-        both_gated.wait()  # both gates decided against the same production: the race window
+    def delayed_promote(cfg, run_dir, **inputs):
+        both_tested.wait()  # both gates decided against the same production: the race window
         if cfg is worse:
-            assert better_registered.wait(300)
+            assert better_promoted.wait(300)
         try:
-            return register(cfg, run_dir, **inputs)
+            return promote(cfg, run_dir, **inputs)
         finally:
             if cfg is better:
-                better_registered.set()
+                better_promoted.set()
 
     monkeypatch.setitem(
-        steps.WEATHER.steps, "register_model", dataclasses.replace(step, fn=delayed_register)
+        steps.WEATHER.steps, "promote_model", dataclasses.replace(step, fn=delayed_promote)
     )
     results = {}
     threads = [
@@ -76,46 +84,51 @@ def test_concurrent_runs_never_let_the_worse_model_replace_the_better(tmp_path, 
     good, bad = results["better"], results["worse"]
     assert good.ok and bad.ok, (good.error, bad.error)
     assert good.metrics["accuracy"] > bad.metrics["accuracy"]
+    good_version = good.report("staging")["version"]  # the runs stage in either order
     assert good.registration == {
-        "registered": True,
-        "version": 1,
-        "reason": "registered as v0001 and promoted to production",
+        **PROMOTED,
+        "version": good_version,
+        "reason": PROMOTED["reason"].replace("v0001", f"v{good_version:04d}"),
     }
-    assert bad.registration["registered"] is False
+    assert bad.registration["promoted"] is False
     reason = bad.registration["reason"]
     assert reason.startswith(f"not promoted: {registry / 'production.json'}: ")
-    assert "production changed since the decision: it was no model, it is now v0001" in reason
+    assert (
+        f"production changed since the decision: it was no model, it is now v{good_version:04d}"
+        in reason
+    )
     production = Registry(registry).production()
-    assert (production.version, production.sha256) == (1, good.model_sha256)
-    assert registered_versions(registry) == [1]  # the stale decision wrote nothing
+    assert (production.version, production.sha256) == (good_version, good.model_sha256)
+    # Both were staged and tested; only the stale decision's promotion was refused.
+    assert registered_versions(registry) == [1, 2]
 
 
 # -- 2. a timed-out attempt must not commit; abandoned work stops ------------------------------
-def test_register_timing_out_once_leaves_one_entry_and_moves_production_once(tmp_path, monkeypatch):
+def test_promote_timing_out_once_moves_production_once(tmp_path, monkeypatch):
     """Attempt 1 is abandoned at its deadline but wakes up and reaches the registry while the
     retry is still on its way: the abandoned one must commit nothing, the retry everything."""
     cfg = config_in(tmp_path, orchestration__retries=2)
     run_dir = tmp_path / "runs" / "timeout"
     run_dir.mkdir(parents=True)
     dag = build_dag(cfg, run_dir)
-    task = dag.tasks["register_model"]
-    register, attempts, alias_writes, first_ended = task.fn, [], [], threading.Event()
+    task = dag.tasks["promote_model"]
+    promote, attempts, alias_writes, first_ended = task.fn, [], [], threading.Event()
 
-    def slow_then_register(**inputs):
+    def slow_then_promote(**inputs):
         attempts.append(None)
         if len(attempts) > 1:  # the retry waits until the abandoned attempt reached the registry
             assert first_ended.wait(5)
-            return register(**inputs)
+            return promote(**inputs)
         try:
             time.sleep(2.3)  # past its deadline: the engine gave up on it and started the retry
-            return register(**inputs)
+            return promote(**inputs)
         except BaseException as exc:
             attempts[0] = exc
             raise
         finally:
             first_ended.set()
 
-    task.fn, task.timeout = slow_then_register, 2.0
+    task.fn, task.timeout = slow_then_promote, 2.0
     write_json = artifacts.write_json
 
     def counting_write_json(path, obj):
@@ -125,15 +138,15 @@ def test_register_timing_out_once_leaves_one_entry_and_moves_production_once(tmp
 
     monkeypatch.setattr(artifacts, "write_json", counting_write_json)
     run = dag.run("timeout")
-    record = run.tasks["register_model"]
+    record = run.tasks["promote_model"]
     assert run.state == SUCCESS and record.attempts == 2
     assert registered_versions(tmp_path / "registry") == [1]
     assert alias_writes == [1]  # production moved once
     # Attempt 1 woke while production was still unset, passed the alias check, and the
     # registry's checkpoint stopped it before it wrote anything.
     assert isinstance(attempts[0], cancellation.AttemptAbandoned), attempts[0]
-    registration = artifacts.read_json(Path(run.results["register_model"]) / "registration.json")
-    assert registration["reason"] == "registered as v0001 and promoted to production"
+    promotion = artifacts.read_json(Path(run.results["promote_model"]) / "promotion.json")
+    assert promotion == PROMOTED
     assert read_alerts(cfg.alerts.log) == []
 
 
@@ -186,11 +199,8 @@ def test_crash_between_entry_and_alias_then_rerun_adds_no_duplicate(tmp_path):
 
     rerun = run_pipeline(config_in(tmp_path), run_id="rerun")
     assert rerun.ok, rerun.error
-    assert rerun.registration == {
-        "registered": True,
-        "version": 1,
-        "reason": "reused the existing entry v0001 and promoted to production",
-    }
+    assert rerun.report("staging")["reason"] == "reused the existing entry v0001"
+    assert rerun.registration == PROMOTED
     assert registered_versions(registry) == [1]
     assert Registry(registry).production().sha256 == rerun.model_sha256
 

@@ -22,7 +22,7 @@ def test_cli_run_prints_the_summary_and_nothing_else(tmp_path):
     for step in STEPS:
         assert step in out
     assert "holdout metrics" in out and "gate: PROMOTE" in out
-    assert "registry: registered as v0001 and promoted to production" in out
+    assert "registry: v0001 passed its integration test and is now production" in out
     assert "model sha256: " in out and "success in " in out
     run_json = next((tmp_path / "artifacts").glob("prefect-*/run.json"))
     record = json.loads(run_json.read_text())

@@ -61,6 +61,8 @@ def run(cfg: RecsysConfig, run_dir: Path) -> dict[str, Any]:
     return {
         "gate": RECSYS.output("gate_model", out["gate_model"]).json("gate"),
         "registration": RECSYS.output("register_model", out["register_model"]).json("registration"),
+        "integration": RECSYS.output("integration_test", out["integration_test"]).json("report"),
+        "promotion": RECSYS.output("promote_model", out["promote_model"]).json("promotion"),
         "model": RECSYS.output("train_model", out["train_model"]).json("meta"),
         "state": RECSYS.output("merge_profiles", out["merge_profiles"]).json("merge"),
     }
@@ -76,7 +78,9 @@ def test_first_run_deploys_then_a_null_is_refused_and_a_planted_improvement_prom
     assert first["gate"]["promote"], first["gate"]["reasons"]
     assert first["gate"]["against"] == "the popularity baseline"
     assert "first run" in first["gate"]["reasons"][0]
-    assert first["registration"]["version"] == 1
+    assert first["registration"] == {"staged": True, "version": 1, "reason": "registered as v0001"}
+    assert first["integration"]["passed"], first["integration"]["checks"]
+    assert first["promotion"]["promoted"] and first["promotion"]["version"] == 1
     assert first["model"]["best_iteration"] + 1 < first["model"]["rounds_run"]
     production = Registry(registry).production()
     assert production.sha256 == first["model"]["sha256"]
@@ -86,7 +90,13 @@ def test_first_run_deploys_then_a_null_is_refused_and_a_planted_improvement_prom
     assert not null["gate"]["promote"]
     assert null["gate"]["verdict"].startswith("keep production: NDCG@10")
     assert null["registration"] == {
-        "registered": False,
+        "staged": False,
+        "version": None,
+        "reason": null["gate"]["verdict"],
+    }
+    assert null["integration"]["tested"] is False
+    assert null["promotion"] == {
+        "promoted": False,
         "version": None,
         "reason": null["gate"]["verdict"],
     }

@@ -110,15 +110,34 @@ def recsys_run(tmp_path_factory):
     return cfg, run_steps(cfg, work / "runs" / "once"), work
 
 
+DEPLOYMENT = ("register_model", "integration_test", "promote_model")
+
+
+def promoted_inputs(cfg, name: str, outputs: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """A deployment step's inputs as if the gate had promoted: the gate's decision flipped, the
+    deployment steps before `name` run again on it (unrecorded)."""
+    promoted = RECSYS.output("gate_model", tmp_path / "promoted")
+    promoted.write_json(
+        "gate", {**RECSYS.output("gate_model", outputs["gate_model"]).json("gate"), "promote": True}
+    )
+    outputs["gate_model"] = str(promoted.path)
+    for before in DEPLOYMENT[: DEPLOYMENT.index(name)]:
+        s = RECSYS.steps[before]
+        out = s.output(tmp_path / f"promoted-{before}")
+        out.path.mkdir()
+        s.fn(cfg, out, **handles(RECSYS, before, {a: outputs[u] for a, u in s.inputs.items()}))
+        outputs[before] = str(out.path)
+    step = RECSYS.steps[name]
+    return handles(RECSYS, name, {arg: outputs[up] for arg, up in step.inputs.items()})
+
+
 @pytest.mark.parametrize("name", list(RECSYS.steps))
 def test_recsys_step_reads_what_it_declares(name, recsys_run, tmp_path):
     cfg, outputs, work = recsys_run
     step = RECSYS.steps[name]
     inputs = handles(RECSYS, name, {arg: outputs[up] for arg, up in step.inputs.items()})
-    if name == "register_model":  # the null was refused: promote, so that it reads everything
-        promoted = RECSYS.output("gate_model", tmp_path / "promoted")
-        promoted.write_json("gate", {**inputs["gate"].json("gate"), "promote": True})
-        inputs["gate"] = promoted
+    if name in DEPLOYMENT:  # the null was refused: promote, so that each step reads everything
+        inputs = promoted_inputs(cfg, name, {**outputs}, tmp_path)
     out = step.output(tmp_path / name)
     run_recorded(RECSYS, name, cfg, inputs, out, allowed=[work / "runs", tmp_path])
     written = sorted(f.name for f in out.path.iterdir() if not f.name.startswith("."))

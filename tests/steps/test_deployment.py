@@ -19,6 +19,7 @@ from mlpipeline.deployment import (
     promote_if_passed,
 )
 from mlpipeline.registry import Registry
+from mlpipeline.steps import serving_probe
 from tests.conftest import config_in
 
 # Where latency is not the subject, a budget no load can exceed: on a 2-core machine shared by
@@ -45,6 +46,12 @@ def seed_run(seeded_registry: Path):
         "holdout": artifacts.read_frame(split / "holdout.parquet"),
         "model": Registry(seeded_registry).load_model(1),
     }
+
+
+def check(reg, seed_run, metrics, cfg):
+    """The integration test of the staged model, with the weather pipeline's probe."""
+    probe = serving_probe(cfg, seed_run["holdout"], metrics)
+    return integration_test(reg, "staging", probe, cfg.deployment)
 
 
 def open_registry(kind: str, tmp_path: Path, registry_copy: Path):
@@ -79,7 +86,7 @@ def test_a_passing_model_reaches_production(backend, tmp_path, registry_copy, se
     assert reg.alias("staging").version == staged.version != production.version
     assert reg.production().version == production.version  # staging alone moves nothing
 
-    report = integration_test(reg, "staging", seed_run["holdout"], metrics, cfg)
+    report = check(reg, seed_run, metrics, cfg)
     assert report.passed, report.to_dict()
     assert [c.name for c in report.checks] == list(CHECKS)
     assert 0 < report.p99_ms <= BUDGET_MS
@@ -97,7 +104,7 @@ def staged_and_tested(
     production = reg.production()
     _, metrics = stage(reg, seed_run, cfg)
     claimed = {**metrics, "accuracy": metrics["accuracy"] + accuracy_claimed}
-    return reg, integration_test(reg, "staging", seed_run["holdout"], claimed, cfg), production
+    return reg, check(reg, seed_run, claimed, cfg), production
 
 
 def _fails(reg, report, check: str, production) -> None:
@@ -115,7 +122,7 @@ def test_a_tampered_staged_model_fails_the_load_check(backend, tmp_path, registr
     production = reg.production()
     staged, metrics = stage(reg, seed_run, cfg)
     staged.model_path.write_bytes(b"evil")
-    report = integration_test(reg, "staging", seed_run["holdout"], metrics, cfg)
+    report = check(reg, seed_run, metrics, cfg)
     assert report.failed == list(CHECKS)  # nothing else can run without the model
     assert "checksum mismatch" in report.checks[0].detail
     _fails(reg, report, "load", production)
@@ -128,7 +135,7 @@ def test_outputs_outside_0_1_fail_the_schema_check(tmp_path, registry_copy, seed
     X, y = training.xy(seed_run["train"])  # a regressor: scores, not probabilities
     booster = xgb.XGBRegressor(n_estimators=5, n_jobs=1).fit(X, y * 10 + 5).get_booster()
     staged, metrics = stage(reg, seed_run, cfg, bytes(booster.save_raw(raw_format="ubj")))
-    report = integration_test(reg, "staging", seed_run["holdout"], metrics, cfg)
+    report = check(reg, seed_run, metrics, cfg)
     assert (
         "values outside [0, 1]" in dict((c.name, c.detail) for c in report.checks)["output_schema"]
     )
@@ -154,7 +161,7 @@ def test_production_moved_meanwhile_is_not_overwritten(tmp_path, registry_copy, 
     reg = Registry(registry_copy)
     production = reg.production()
     staged, metrics = stage(reg, seed_run, cfg)
-    report = integration_test(reg, "staging", seed_run["holdout"], metrics, cfg)
+    report = check(reg, seed_run, metrics, cfg)
     other = reg.register(b"another run's model", {}, alias="production")  # wins the race
     outcome = promote_if_passed(reg, report, expected=production.sha256)
     assert not outcome["promoted"] and "production changed" in outcome["reason"]
