@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from mlpipeline import artifacts
+from mlpipeline import artifacts, progress
 from mlpipeline.errors import ConfigError, DataError, RegistryError
 from mlpipeline.paths import CONFIGS
 from mlpipeline.pipeline import Pipeline, StepOutput
@@ -84,6 +84,7 @@ def extract(cfg: RecsysConfig, out: StepOutput) -> None:
     out.write_json("report", report)
     with artifacts.atomic_path(out.file("events")) as tmp:
         pq.write_table(table, tmp, compression="zstd")
+    progress.count("extract", report["rows_read"])  # events per second in the CLI's display
 
 
 @step(
@@ -109,6 +110,7 @@ def merge_profiles(cfg: RecsysConfig, out: StepOutput, events: StepOutput) -> No
             pq.write_table(table, tmp, compression="zstd")
     result.update(profiles.summary(tables), state_sha256=profiles.checksum(tables))
     out.write_json("merge", result)
+    progress.count("merge_profiles", result["events"])
 
 
 # -- the model half ---------------------------------------------------------------------------
