@@ -52,6 +52,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ SIZES = (100_000, 1_000_000, 3_000_000, 10_000_000)
 QUICK_SIZES = (10_000, 20_000)
 GOALS = {"seconds": 60.0, "rss_gb": 4.0, "events": 1_000_000}
 DATA_STEPS = ("extract", "merge_profiles")
+MAX_RSS_GB = float(os.environ.get("BENCH_MAX_RSS_GB", "12"))  # a shared machine: stop there
 
 
 # -- the data, generated once per size ---------------------------------------------------------
@@ -130,22 +132,43 @@ def _extract(cfg):
 
 # -- one run in a child process ----------------------------------------------------------------
 def in_child(args: list[str], *, python: str = sys.executable) -> dict[str, Any]:
-    """Run ``_run``/``_data`` in a child; its JSON result plus its own peak RSS and CPU."""
+    """Run ``_run``/``_data`` in a child; its JSON result plus its own peak RSS and CPU. A child
+    above `MAX_RSS_GB` is killed (the machine is shared): the result then says so."""
     with tempfile.TemporaryDirectory(prefix="bench-recsys-") as tmp:
         out = Path(tmp) / "result.json"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         command = [python, "-m", "benchmarks.bench_recsys_scale", *args]
         command += ["--workdir", tmp, "--result", str(out)]
         child = subprocess.Popen(command, cwd=ROOT, env=env)
+        watch = threading.Thread(target=_watch_rss, args=(child.pid, tmp), daemon=True)
+        watch.start()
         _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode:
-            raise SystemExit(f"benchmark child {' '.join(args)} exited {child.returncode}")
-        result = json.loads(out.read_text())
+        killed = Path(tmp, "killed").exists()
+        code = os.waitstatus_to_exitcode(status)
+        if code and not killed:
+            raise SystemExit(f"benchmark child {' '.join(args)} exited {code}")
+        result = (
+            {"stopped": f"above {MAX_RSS_GB} GB RSS"} if killed else json.loads(out.read_text())
+        )
     return result | {
         "peak_rss_gb": round(usage.ru_maxrss / 2**20, 3),  # KiB on Linux
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
     }
+
+
+def _watch_rss(pid: int, tmp: str) -> None:
+    """Kill the child `pid` once its resident memory passes MAX_RSS_GB."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    while True:
+        try:
+            rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            return  # gone
+        if rss > MAX_RSS_GB * 2**30:
+            Path(tmp, "killed").touch()
+            os.kill(pid, 9)
+            return
+        time.sleep(0.5)
 
 
 def rows_per_step(run_dir: Path) -> dict[str, int]:
@@ -340,7 +363,9 @@ def part_day(events: int, engine: str, python: str = sys.executable) -> dict[str
     """(a) and (d): one prepared, checked run in a child process."""
     prepared(events)
     run = in_child(["_run", "--events", str(events), "--engine", engine], python=python)
-    if engine == "mock" and events == GOALS["events"]:
+    run.setdefault("events", events)
+    run.setdefault("engine", engine)
+    if engine == "mock" and events == GOALS["events"] and "stopped" not in run:
         run["goals"] = {
             "seconds": GOALS["seconds"],
             "rss_gb": GOALS["rss_gb"],
@@ -353,9 +378,14 @@ def part_curve(sizes: tuple[int, ...], known: dict[int, Any] | None = None) -> d
     """(b): the day at each size (`known`: runs already measured, by size); per step, seconds
     per million events relative to the smallest size (1.0 = linear)."""
     known = known or {}
-    points = [known.get(n) or part_day(n, "mock") for n in sizes]
-    base = points[0]
-    for p in points:
+    points = []
+    for n in sizes:
+        points.append(known.get(n) or part_day(n, "mock"))
+        if "stopped" in points[-1]:
+            break  # a bigger day needs more memory still
+    done = [p for p in points if "stopped" not in p]
+    base = done[0]
+    for p in done:
         p["per_m_events"] = {
             s: round(v["seconds"] / (p["events"] / 1e6), 3) for s, v in p["steps"].items()
         }
@@ -397,19 +427,29 @@ def save(part: str, value: Any, output: Path) -> dict[str, Any]:
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "load_1min": round(os.getloadavg()[0], 2),
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                 capture_output=True, text=True).stdout.strip(),
+        "commit": _commit(),
     }  # fmt: skip
     output.parent.mkdir(parents=True, exist_ok=True)
     artifacts.write_json(output, result)
     return result
 
 
+def _commit() -> str:
+    git = ["git", "rev-parse", "--short", "HEAD"]
+    return subprocess.run(git, cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
 # -- the table and the plot --------------------------------------------------------------------
 def tables(result: dict[str, Any]) -> str:
     """Markdown: the 1M day per step, the cost curve, the data steps, the orchestration share."""
+    from mlpipeline.recsys.steps import RECSYS
+
+    order = RECSYS.order
     lines = []
     for engine, day in result.get("day", {}).items():
+        if "stopped" in day:
+            lines += [f"### One {day['events']:,}-event day, {engine}: {day['stopped']}", ""]
+            continue
         lines += [
             f"### One {day['events']:,}-event day, {engine} engine",
             "",
@@ -420,13 +460,14 @@ def tables(result: dict[str, Any]) -> str:
             "| step | seconds (engine record) | inside the step | rows | rows/s |",
             "|---|---|---|---|---|",
         ]
-        for name, s in day["steps"].items():
+        for name in order:
+            s = day["steps"][name]
             rows = f"{s['rows']:,} | {s['rows_per_s']:,}" if "rows" in s else "- | -"
             lines.append(f"| `{name}` | {s['seconds']:.2f} | {s['inside']:.2f} | {rows} |")
         lines.append("")
     if "curve" in result:
         points = result["curve"]["points"]
-        steps = list(points[0]["steps"])
+        steps = [s for s in order if s in points[0]["steps"]]
         lines += [
             "### Cost curve (mock engine): seconds per step, (seconds per million events)",
             "",
@@ -434,6 +475,11 @@ def tables(result: dict[str, Any]) -> str:
             "|---" * (len(steps) + 3) + "|",
         ]
         for p in points:
+            if "stopped" in p:
+                lines.append(
+                    f"| {p['events']:,} | stopped: {p['stopped']} |" + " |" * (len(steps) + 1)
+                )
+                continue
             cells = [f"{p['steps'][s]['seconds']:.2f} ({p['per_m_events'][s]:.1f})" for s in steps]
             lines.append(f"| {p['events']:,} | {p['wall_seconds']:.1f} | {p['peak_rss_gb']:.2f} | "
                          + " | ".join(cells) + " |")  # fmt: skip
@@ -502,6 +548,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", default="mock")
     parser.add_argument("--library", choices=["steps", "pandas"], default="steps")
     parser.add_argument("--quick", action="store_true", help="10k-20k events: a smoke run")
+    parser.add_argument("--reuse-day", action="store_true", help="curve: the saved mock day")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--docs", type=Path, default=DOCS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -519,6 +566,9 @@ def main(argv: list[str] | None = None) -> int:
         sizes = tuple(int(n) for n in args.sizes.split(","))
     events = QUICK_SIZES[0] if args.quick else args.events
     known = {}
+    if args.reuse_day and args.output.exists():  # the saved mock day: a point of the curve
+        day = json.loads(args.output.read_text())["day"]["mock"]
+        known[day["events"]] = day
     if args.command in ("day", "all"):
         known[events] = part_day(events, args.engine)
         save("day", known[events], args.output)

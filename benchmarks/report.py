@@ -529,6 +529,7 @@ def write_report(input_dir: Path, output_dir: Path) -> list[Path]:
 def plot_recsys_cost_curve(ax, points: list[dict[str, Any]]):
     """The recsys day's seconds against events per day, log-log, per step and in total, with
     the line a linear cost would follow from the smallest size (bench_recsys_scale.py)."""
+    points = [p for p in points if "stopped" not in p]  # killed above the memory cap
     events = np.array([p["events"] for p in points], dtype=float)
     series = {"whole run": [p["wall_seconds"] for p in points]}
     for step in points[0]["steps"]:
