@@ -89,6 +89,10 @@ def config(workdir: Path, events: int, **overrides: Any):
         "data.landing": str(CACHE / str(events) / "landing"),
         "data.date": RUN_DAY,
         "cache.enabled": False,
+        # One attempt, whatever the load: a retry would be timed twice, a timeout on a shared
+        # machine would measure the neighbours.
+        "orchestration.retries": 0,
+        "orchestration.task_timeout_seconds": 86_400,
         **{f"generator.{k}": v for k, v in world(events).items()},
         **overrides,
     }
