@@ -523,22 +523,11 @@ def tables(result: dict[str, Any]) -> str:
 
 
 def plot(result: dict[str, Any], docs: Path) -> Path:
-    import matplotlib
+    from benchmarks.report import plot_recsys_cost_curve, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from benchmarks.report import plot_recsys_cost_curve
-    from mlpipeline.plotting import slide_style
-
-    docs.mkdir(parents=True, exist_ok=True)
-    with slide_style():
-        fig, ax = plt.subplots()
-        plot_recsys_cost_curve(ax, result["curve"]["points"])
-        fig.tight_layout()
-        path = docs / "scale.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+    path = save_png(
+        docs / "scale.png", lambda ax: plot_recsys_cost_curve(ax, result["curve"]["points"])
+    )
     (docs / "scale_tables.md").write_text(tables(result), encoding="utf-8")
     return path
 

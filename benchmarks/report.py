@@ -542,3 +542,15 @@ def plot_recsys_cost_curve(ax, points: list[dict[str, Any]]):
     ax.set(xscale="log", yscale="log", xlabel="events per day", ylabel="seconds (mock engine)")
     ax.legend(fontsize="small", ncol=2)
     return ax
+
+
+def save_png(path: Path, draw) -> Path:
+    """One slide-style figure, `draw(ax)` on its single axes, saved as a PNG at `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with plotting.slide_style():
+        fig, ax = plt.subplots()
+        draw(ax)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+    return path
