@@ -8,7 +8,7 @@ rebuilds and validates its run's config from the run's params.
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +81,14 @@ def run_id(context: Context) -> str:
 def parsed_config(context: Context, config_type: type) -> Any:
     """The config the DAG was parsed with (its params' defaults): where a run whose own params
     were refused still sends its alert."""
-    defaults = context["dag"].params.dump()
-    return config_type.from_params({k: v for k, v in defaults.items() if k != RUN_ID_PARAM})
+    params = {k: v for k, v in context["dag"].params.dump().items() if k != RUN_ID_PARAM}
+    if "data_date" in params and not params["data_date"]:
+        # recsys: an empty day means "the run's own"; a manual run has no data interval, and a
+        # refused default would cost the run its one alert. Any valid day serves the alert.
+        start = context.get("data_interval_start")
+        after = getattr(context.get("dag_run"), "run_after", None)
+        params["data_date"] = (start or after or datetime.now(UTC)).date().isoformat()
+    return config_type.from_params(params)
 
 
 def run_config(context: Context, config_type: type) -> tuple[Any, Path]:

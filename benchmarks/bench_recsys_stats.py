@@ -375,25 +375,16 @@ def table(result: dict[str, Any]) -> str:
 
 
 def plot(result: dict[str, Any], docs: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from mlpipeline.plotting import slide_style
+    from benchmarks.report import save_png
     from mlpipeline.recsys.plots import plot_power_curve
 
-    docs.mkdir(parents=True, exist_ok=True)
-    with slide_style():
-        fig, ax = plt.subplots()
-        plot_power_curve(
-            ax, result["cells"], target=result["gate"]["target_effect"],
-            alpha=result["gate"]["alpha"],
-        )  # fmt: skip
-        fig.tight_layout()
-        path = docs / "power.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+    g = result["gate"]
+    path = save_png(
+        docs / "power.png",
+        lambda ax: plot_power_curve(
+            ax, result["cells"], target=g["target_effect"], alpha=g["alpha"]
+        ),
+    )
     (docs / "power_table.md").write_text(table(result), encoding="utf-8")
     return path
 

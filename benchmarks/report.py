@@ -508,3 +508,33 @@ def write_report(input_dir: Path, output_dir: Path) -> list[Path]:
     for path in written:
         print(path)
     return written
+
+
+def plot_recsys_cost_curve(ax, points: list[dict[str, Any]]):
+    """The recsys day's seconds against events per day, log-log, per step and in total, with
+    the line a linear cost would follow from the smallest size (bench_recsys_scale.py)."""
+    points = [p for p in points if "stopped" not in p]  # killed above the memory cap
+    events = np.array([p["events"] for p in points], dtype=float)
+    series = {"whole run": [p["wall_seconds"] for p in points]}
+    for step in points[0]["steps"]:
+        if "rows" in points[0]["steps"][step]:
+            series[step] = [p["steps"][step]["seconds"] for p in points]
+    for label, seconds in series.items():
+        ax.plot(events, seconds, marker="o", lw=3 if label == "whole run" else 1.5, label=label)
+    total = series["whole run"]
+    ax.plot(events, total[0] * events / events[0], ls="--", color="grey", label="linear")
+    ax.set(xscale="log", yscale="log", xlabel="events per day", ylabel="seconds (mock engine)")
+    ax.legend(fontsize="small", ncol=2)
+    return ax
+
+
+def save_png(path: Path, draw) -> Path:
+    """One slide-style figure, `draw(ax)` on its single axes, saved as a PNG at `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with plotting.slide_style():
+        fig, ax = plt.subplots()
+        draw(ax)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+    return path

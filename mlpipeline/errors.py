@@ -3,8 +3,9 @@
 `retryable` tells every engine whether another attempt could help: bad input, a bad config or a
 failed validation fail at once (Airflow: AirflowFailException, Prefect: retry_condition_fn, the
 mock: its retry loop), and so do storage errors another try cannot fix (a full disk, a read-only
-or forbidden path: `PERMANENT_ERRNOS`) and an attempt its engine abandoned. Anything else is
-treated as transient.
+or forbidden path: `PERMANENT_ERRNOS`), an import that failed (ImportError, ModuleNotFoundError:
+a broken environment stays broken on the next try) and an attempt its engine abandoned.
+Anything else is treated as transient.
 """
 
 from __future__ import annotations
@@ -78,9 +79,9 @@ def storage_error(exc: OSError, where: str | os.PathLike) -> StorageError:
 
 def is_retryable(exc: BaseException) -> bool:
     """Could another attempt succeed? PipelineErrors say so themselves; KeyboardInterrupt and
-    abandoned attempts never retry; OS errors depend on their errno."""
+    abandoned attempts and failed imports never retry; OS errors depend on their errno."""
     if isinstance(exc, OSError) and exc.errno in PERMANENT_ERRNOS:
         return False
-    if isinstance(exc, KeyboardInterrupt | SystemExit):
+    if isinstance(exc, KeyboardInterrupt | SystemExit | ImportError):
         return False
     return bool(getattr(exc, "retryable", True))

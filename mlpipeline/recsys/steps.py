@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from mlpipeline import artifacts, deployment
+from mlpipeline import artifacts, deployment, progress
 from mlpipeline.deployment import Probe
 from mlpipeline.errors import ConfigError, DataError, RegistryError
 from mlpipeline.paths import CONFIGS
@@ -83,6 +83,7 @@ def extract(cfg: RecsysConfig, out: StepOutput) -> None:
     out.write_json("report", report)
     with artifacts.atomic_path(out.file("events")) as tmp:
         pq.write_table(table, tmp, compression="zstd")
+    progress.count("extract", report["rows_read"])  # events per second in the CLI's display
 
 
 @step(
@@ -108,6 +109,7 @@ def merge_profiles(cfg: RecsysConfig, out: StepOutput, events: StepOutput) -> No
             pq.write_table(table, tmp, compression="zstd")
     result.update(profiles.summary(tables), state_sha256=profiles.checksum(tables))
     out.write_json("merge", result)
+    progress.count("merge_profiles", result["events"])
 
 
 # -- the model half ---------------------------------------------------------------------------

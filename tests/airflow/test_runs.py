@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from airflow_impl import CONFIG_ENV, RUN_ID_PARAM, runner
-from mlpipeline import artifacts
+from mlpipeline import artifacts, workspace
 from mlpipeline.alerts import read_alerts
 from mlpipeline.runs import FAILED, FAILURES, RUN_LOG
 from tests.conftest import config_in
@@ -95,3 +95,17 @@ def test_a_run_with_refused_params_still_alerts_once(tmp_path):
     (alert,) = read_alerts(tmp_path / "alerts.jsonl")
     assert (alert["run_id"], alert["step"]) == ("refused", "load_data")
     assert "tuning.cv_folds" in alert["error"]
+
+
+def test_a_recsys_run_with_refused_params_and_no_day_still_alerts_once(tmp_path):
+    # data_date empty (the DAG's default: "the run's day") and a manual run without a data
+    # interval: the fallback config must not be refused too, or the run fails without an alert.
+    params = workspace.config_in(tmp_path, pipeline="recsys").to_params()
+    params_file = artifacts.write_json(tmp_path / "params.json", params)
+    with runner.environ(CONFIG_ENV, str(params_file)):
+        dag = runner.load_dag("recsys_retrain")
+    conf = {**params, "data_date": "", "evaluation_alpha": 7.0, RUN_ID_PARAM: "refused"}
+    assert dag.test(run_conf=conf).state == "failed"
+    (alert,) = read_alerts(tmp_path / "alerts.jsonl")
+    assert (alert["run_id"], alert["step"]) == ("refused", "extract")
+    assert "evaluation.alpha" in alert["error"]

@@ -341,3 +341,22 @@ def test_storage_errors_in_the_registry_fail_at_once_naming_it(
     assert os.strerror(code) in result.error and f"errno {code}" in result.error
     assert [a["step"] for a in read_alerts(cfg.alerts.log)] == ["register_model"]
     assert tree_digest(registry) == tree_digest(tmp_path / "nothing")  # no file, no half entry
+
+
+@pytest.mark.parametrize("error", [ModuleNotFoundError, ImportError])
+def test_a_missing_module_fails_at_once_with_one_alert(tmp_path, monkeypatch, error):
+    """An import that failed fails the same way on the next try: a broken environment, which
+    someone has to fix, not a transient fault."""
+    from mlpipeline import faults
+
+    def broken(step, *args):
+        if step == "load_data":
+            raise error("No module named 'pyarrow'", name="pyarrow")
+
+    monkeypatch.setattr(faults, "inject", broken)
+    cfg = config_in(tmp_path, orchestration__retries=2)
+    result = run_pipeline(cfg, run_id="no-module")
+    assert result.failed_step == "load_data"
+    assert result.tasks["load_data"].attempts == 1
+    assert f"{error.__name__}: No module named 'pyarrow'" in result.error
+    assert [a["step"] for a in read_alerts(cfg.alerts.log)] == ["load_data"]

@@ -7,8 +7,7 @@ practice questions are not quoted anywhere; they asked the learner to build a br
 retry a flaky task with backoff, cache an expensive step, backfill past dates and compare the
 engines' overhead, and each is answered by a lesson section and an exercise.
 
-The real-world task (a daily recommender retrain, issue 11) maps to a placeholder section of
-tutorials/README.md: the recommender lesson will replace it with its own heading here.
+The real-world task (a daily recommender retrain, issue 11) maps to lesson 10.
 
 A test fails if a section heading is missing or renamed: rename it here in the same change.
 """
@@ -70,9 +69,9 @@ SEED: dict[str, tuple[str, str]] = {
         "4. What overhead means for *your* pipeline",
     ),
     "the challenge": ("08_the_challenge_end_to_end.py", "The seed's challenge, item by item"),
-    "the real-world task (placeholder until the recommender lesson)": (
-        "README.md",
-        "The real-world task: a daily recommender retrain (placeholder)",
+    "the real-world task": (
+        "10_a_week_of_retrains.py",
+        "The seed's real-world task, item by item",
     ),
 }
 
