@@ -154,10 +154,12 @@ def test_prefect_task_source_alone_would_return_a_stale_result(make_config, monk
 
 
 def test_entries_expire(make_config):
-    cfg = make_config(cache__expiration_seconds=4)
+    # 20 s: long enough that the second run, on a 2-core machine running the other test
+    # environments at the same time, starts before the first records expire (4 s was not).
+    cfg = make_config(cache__expiration_seconds=20)
     run_flow(cfg, "first")
     assert cached(run_flow(cfg, "at-once")) == CACHEABLE
-    # Each record carries its expiry (written + 4 s); wait until the last one has passed.
+    # Each record carries its expiry (written + 20 s); wait until the last one has passed.
     expiries = [
         datetime.fromisoformat(json.loads(record.read_bytes())["expiration"])
         for record in (store_dir(cfg) / "records").iterdir()
