@@ -48,6 +48,7 @@ from mlpipeline.deployment import (
     promote_if_passed,
 )
 from mlpipeline.registry import open_registry
+from mlpipeline.steps import serving_probe
 
 work = course.workdir("lesson09")
 store = work / "mlflow"  # one tracking store for every run of this lesson
@@ -153,13 +154,16 @@ if "prefect" in results:
 # ## 3. Staging, integration test, production
 #
 # The gate decides whether a candidate is *better*; it does not prove that the model the
-# registry will hand to a serving process works there. `mlpipeline.deployment` adds the seed
-# architecture's last steps as three pure functions, on either registry backend:
+# registry will hand to a serving process works there. Both pipelines therefore end with the
+# seed architecture's last three steps, `register_model` -> `integration_test` ->
+# `promote_model`, under every engine. Their bodies are pure functions of
+# `mlpipeline.deployment`, on either registry backend, which we call here by hand:
 #
 # 1. `deploy_to_staging` registers the model and points `staging` at it;
-# 2. `integration_test` loads it by alias through the registry's checksum check, scores a smoke
-#    batch (schema and range), times single-row predictions against a p99 budget, and re-scores
-#    the holdout to agree with the evaluated metrics;
+# 2. `integration_test` loads it by alias through the registry's checksum check and runs the
+#    pipeline's probe (`serving_probe` for the weather model): it scores a smoke batch (schema
+#    and range), times single-row predictions against a p99 budget, and re-scores the holdout
+#    to agree with the evaluated metrics;
 # 3. `promote_if_passed` moves `production` only if every check passed.
 #
 # We take the mock run's model, holdout and metrics, and a fresh registry (the MLflow Model
@@ -181,9 +185,10 @@ deploy_cfg = course.small_config(
     },
 )
 registry = open_registry(deploy_cfg)
+probe = serving_probe(deploy_cfg, holdout, metrics)  # the weather model's checks
 
 staged = deploy_to_staging(registry, model_bytes, {"metrics": metrics})
-report = integration_test(registry, "staging", holdout, metrics, deploy_cfg)
+report = integration_test(registry, "staging", probe, deploy_cfg.deployment)
 for check in report.checks:
     print(f"{'PASS' if check.passed else 'FAIL'} {check.name:<18} {check.detail}")
 print(promote_if_passed(registry, report, expected=None)["reason"])
@@ -204,7 +209,7 @@ from mlpipeline import training  # noqa: E402 - used only from here on
 train = artifacts.read_frame(run.output("split_data").file("train"))
 other = training.fit(train, {"max_depth": 1, "learning_rate": 0.3, "n_estimators": 5}, deploy_cfg)
 deploy_to_staging(registry, other, {"metrics": metrics})
-report = integration_test(registry, "staging", holdout, metrics, deploy_cfg)
+report = integration_test(registry, "staging", probe, deploy_cfg.deployment)
 for check in report.checks:
     print(f"{'PASS' if check.passed else 'FAIL'} {check.name:<18} {check.detail}")
 try:

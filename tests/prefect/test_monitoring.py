@@ -38,6 +38,6 @@ def test_each_flow_run_adds_a_version_of_the_keyed_artifacts(make_config):
     assert "holdout.accuracy" in first and "duration_seconds" not in first
     assert "monitored-2" in metrics[1].description
     assert "# Gate: promote" in str(gates[0].data)
-    assert "registered as v0001" in str(gates[0].data)
+    assert "v0001 passed its integration test and is now production" in str(gates[0].data)
     assert "identical to production v0001" in str(gates[1].data)
     assert "[This run in MLflow](http://127.0.0.1:19500/#/experiments" in str(gates[1].data)
