@@ -28,9 +28,17 @@ PACKAGES = (
 )
 
 
+def variants(engine: str) -> tuple[str, ...]:
+    """Every variant; a quick (smoke) run only the last, the one the engine's runner uses
+    (`tuned` where there is one, which bench_wiring measures): the other's code path is the
+    same adapter with other settings, and the full run measures both."""
+    every = engines.MEASURED[engine].variants
+    return every[-1:] if settings.QUICK else every
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "adapter" in metafunc.fixturenames:
-        keys = [(e, v) for e in settings.ENGINES for v in engines.MEASURED[e].variants]
+        keys = [(e, v) for e in settings.ENGINES for v in variants(e)]
         engines_only = getattr(metafunc.function, "engines_only", False)
         if engines_only:
             keys = [k for k in keys if k[0] != "direct"]
