@@ -26,7 +26,7 @@ BIN = TOOLS / ("Scripts" if os.name == "nt" else "bin")
 # requirements/mlflow.txt (the MLflow server and UI) is not an engine: see its header.
 LOCKS = {
     "mock": ["test", "tracking"],
-    "airflow": ["test", "airflow"],
+    "airflow": ["test", "airflow", "tracking"],
     "prefect": ["test", "prefect", "tracking"],
 }
 
@@ -92,6 +92,9 @@ def main(argv: list[str]) -> int:
         tools()
         for name, extras in LOCKS.items():
             flags = [f for extra in extras for f in ("--extra", extra)]
+            overrides = ROOT / "requirements" / f"{name}-overrides.txt"
+            if overrides.exists():  # caps a dependency declares that the engine's pins exceed
+                flags += ["--override", str(overrides)]
             subprocess.run(
                 [
                     BIN / "uv",

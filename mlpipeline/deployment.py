@@ -50,7 +50,9 @@ from mlpipeline.registry import (
     STAGING,
     AliasChanged,
     Entry,
-    Registry,
+    location,
+    open_registry,
+    registry_files,
 )
 
 if TYPE_CHECKING:
@@ -272,9 +274,9 @@ def stage(
             "reason": f"identical to production v{production['version']:04d}: nothing to do",
         }
     try:
-        entry = deploy_to_staging(Registry(cfg.paths.registry), model_bytes(), record())
+        entry = deploy_to_staging(open_registry(cfg), model_bytes(), record())
     except OSError as e:  # a full disk or a read-only registry: fail naming the registry
-        raise storage_error(e, cfg.paths.registry) from None
+        raise storage_error(e, location(cfg)) from None
     how = "registered as" if entry.created else "reused the existing entry"
     return {"staged": True, "version": entry.version, "reason": f"{how} v{entry.version:04d}"}
 
@@ -293,7 +295,7 @@ def check_staged(
         skipped = {"tested": False, "version": staged["version"], "staging": staged["reason"]}
         out.write_json("report", {**skipped, "reason": "not run: nothing was staged"})
         return
-    registry = Registry(cfg.paths.registry)
+    registry = open_registry(cfg)
     report = integration_test(registry, staged["version"], probe(), cfg.deployment)
     if report.passed:
         verdict = f"v{report.version:04d} passed {', '.join(CHECKS)} (p99 {report.p99_ms:.2f} ms)"
@@ -312,12 +314,12 @@ def promote(cfg: Any, production: dict[str, Any] | None, tested: dict[str, Any])
         return {"promoted": False, "version": tested["version"], "reason": tested["staging"]}
     try:
         return promote_if_passed(
-            Registry(cfg.paths.registry),
+            open_registry(cfg),
             Report.from_dict(tested),
             expected=production["sha256"] if production else None,
         )
     except OSError as e:
-        raise storage_error(e, cfg.paths.registry) from None
+        raise storage_error(e, location(cfg)) from None
 
 
 def promote_model(cfg: Any, out: StepOutput, gate: StepOutput, report: StepOutput) -> None:
@@ -334,7 +336,7 @@ def promote_model(cfg: Any, out: StepOutput, gate: StepOutput, report: StepOutpu
 PROMOTE_MODEL: dict[str, Any] = {
     "inputs": {"gate": "gate_model", "report": "integration_test"},
     "writes": {"promotion": "promotion.json"},
-    "reads": ("paths",),
-    "files": lambda cfg: [cfg.paths.registry],
+    "reads": ("paths", "tracking"),
+    "files": registry_files,
     "cacheable": False,  # writes the registry
 }

@@ -264,6 +264,23 @@ class Registry(Writes):
         return Entry(version, sha, final, full)
 
 
+def location(cfg: Any) -> str:
+    """Where `open_registry(cfg)` keeps the models: the file registry's folder, or the MLflow
+    store (or server) that holds the Model Registry. For error messages and declarations."""
+    if cfg.tracking.registry_backend == "mlflow":
+        return cfg.tracking.uri or cfg.tracking.store
+    return cfg.paths.registry
+
+
+def registry_files(cfg: Any) -> list[str]:
+    """The `files` of a step that opens the registry (its `reads` add `REGISTRY_SECTIONS`)."""
+    return [location(cfg)]
+
+
+# The config sections `open_registry` reads: the backend key and the file registry's folder.
+REGISTRY_SECTIONS = ("paths", "tracking")
+
+
 def open_registry(cfg: PipelineConfig) -> Registry | MlflowRegistry:
     """The registry `[tracking] registry_backend` names: "file" (default) or "mlflow"."""
     if cfg.tracking.registry_backend == "mlflow":

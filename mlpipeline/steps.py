@@ -19,7 +19,7 @@ from mlpipeline.deployment import Probe
 from mlpipeline.errors import DataError, RegistryError, storage_error
 from mlpipeline.paths import WEATHER_CONFIG
 from mlpipeline.pipeline import MODEL_REPORTS, Pipeline, StepOutput
-from mlpipeline.registry import Registry
+from mlpipeline.registry import location, open_registry, registry_files
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -177,8 +177,8 @@ def evaluate_model(
 @step(
     inputs={"metrics": "evaluate_model", "split": "split_data"},
     writes={"gate": "gate.json"},
-    reads=("gate", "paths", "training"),
-    files=lambda cfg: [cfg.paths.registry],
+    reads=("gate", "paths", "tracking", "training"),
+    files=registry_files,
     cacheable=False,  # reads the registry, which other runs change
 )
 def gate_model(
@@ -186,12 +186,12 @@ def gate_model(
 ) -> None:
     """Promote or refuse, with every reason; re-scores production on the same holdout."""
     candidate = metrics.json("metrics")
-    registry = Registry(cfg.paths.registry)
+    registry = open_registry(cfg)
     try:
         current = registry.production()
         production_bytes = registry.load_model(current.version) if current else None
     except OSError as e:  # unreadable registry: name it; a retry cannot fix permissions
-        raise storage_error(e, cfg.paths.registry) from None
+        raise storage_error(e, location(cfg)) from None
     production = None
     if current is not None:
         production = {"version": current.version, "sha256": current.sha256, "accuracy": None}
@@ -240,8 +240,8 @@ def serving_probe(cfg: PipelineConfig, holdout: pd.DataFrame, offline: dict[str,
 @step(
     inputs={"model": "train_model", "gate": "gate_model"},
     writes={"registration": "registration.json"},
-    reads=("paths",),
-    files=lambda cfg: [cfg.paths.registry],
+    reads=("paths", "tracking"),
+    files=registry_files,
     cacheable=False,  # writes the registry
 )
 def register_model(
@@ -271,8 +271,8 @@ def register_model(
 @step(
     inputs={"registration": "register_model", "metrics": "evaluate_model", "split": "split_data"},
     writes={"report": "integration.json"},
-    reads=("deployment", "paths", "training"),
-    files=lambda cfg: [cfg.paths.registry],
+    reads=("deployment", "paths", "tracking", "training"),
+    files=registry_files,
     cacheable=False,  # reads the registry
 )
 def integration_test(

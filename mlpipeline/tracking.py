@@ -23,10 +23,9 @@ runs finishing at once wait for each other for well under a second each, and non
 (tests/steps/test_tracking.py). Against a server (`tracking.uri = "http://..."`) the server
 serialises; no lock.
 
-Where the MLflow client cannot be installed (Airflow 3.3's lock pins cachetools 8 and
-importlib-metadata 10; every mlflow-skinny 3.x excludes both), `log_run` writes the payload to
-`<store>/outbox/<run id>.json` instead; `sync_outbox` logs it later from an environment with the
-client (`python -m mlpipeline dashboard` calls it before starting the UI). No run is lost either
+Where the store cannot be written (a server down, a disk full) or the client is missing,
+`log_run` writes the payload to `<store>/outbox/<run id>.json` instead; `sync_outbox` logs it
+later (`python -m mlpipeline dashboard` calls it before starting the UI). No run is lost either
 way, and the run itself never fails because tracking did: errors are returned, not raised.
 """
 
@@ -452,7 +451,7 @@ def run_link(tracking: TrackingConfig, run_id: str, dashboard: str | None = None
 
     `dashboard`: the UI's address (default: the server in `tracking.uri`, else the local
     dashboard's, ``python -m mlpipeline dashboard``). Resolved now, without the MLflow client
-    (the Airflow environment has none): the run's own page if it is logged already; else its
+    (cheap inside a task): the run's own page if it is logged already; else its
     experiment filtered on this run's tag, which shows the run once it is logged (runs are
     logged after they end); else the experiment list. The embedded store is read through
     SQLite, read-only; a server through its REST API."""

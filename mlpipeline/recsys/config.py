@@ -163,7 +163,6 @@ class RecsysConfig(FlatParams):
     orchestration: OrchestrationConfig = OrchestrationConfig()
     alerts: AlertsConfig = AlertsConfig()
     # MLflow: its own experiment, in the same store as the weather pipeline (one dashboard).
-    # Its registry_backend is not read yet: the recommender's steps use the file registry.
     tracking: TrackingConfig = TrackingConfig(experiment="recsys", registered_model="recsys")
     deployment: DeploymentConfig = DeploymentConfig()
     # For teaching and tests: step name -> how many times it fails before succeeding (-1: always).

@@ -36,7 +36,7 @@ from mlpipeline.recsys import extract as extract_mod
 from mlpipeline.recsys import features as feats
 from mlpipeline.recsys.config import RecsysConfig
 from mlpipeline.recsys.generator import partition_path
-from mlpipeline.registry import Registry
+from mlpipeline.registry import open_registry, registry_files
 
 RECSYS = Pipeline(
     name="recsys",
@@ -282,8 +282,8 @@ def plant(
 @step(
     inputs={"features": "build_features", "model": "train_model"},
     writes={"ab": "ab.json"},
-    reads=("data", "evaluation", "generator", "paths"),
-    files=lambda cfg: [cfg.paths.registry],
+    reads=("data", "evaluation", "generator", "paths", "tracking"),
+    files=registry_files,
     cacheable=False,  # reads the registry's production model, which other runs change
 )
 def evaluate_ab(
@@ -302,7 +302,7 @@ def evaluate_ab(
     candidate_bytes, meta = read_model(model)
     frame["candidate"] = ranking.score(candidate_bytes, frame, feats.FEATURES)
 
-    registry = Registry(cfg.paths.registry)
+    registry = open_registry(cfg)
     current = registry.production()
     production: dict[str, Any] | None = None
     against, note = POPULARITY, "no production model yet (first run)"
@@ -416,8 +416,8 @@ def mean_ndcg(frame: pd.DataFrame, score: str, k: int) -> float | None:
 @step(
     inputs={"model": "train_model", "ab": "evaluate_ab", "gate": "gate_model"},
     writes={"registration": "registration.json"},
-    reads=("data", "paths"),
-    files=lambda cfg: [cfg.paths.registry],
+    reads=("data", "paths", "tracking"),
+    files=registry_files,
     cacheable=False,  # writes the registry
 )
 def register_model(
@@ -461,8 +461,8 @@ def register_model(
 @step(
     inputs={"registration": "register_model", "features": "build_features", "ab": "evaluate_ab"},
     writes={"report": "integration.json"},
-    reads=("deployment", "evaluation", "paths"),
-    files=lambda cfg: [cfg.paths.registry],
+    reads=("deployment", "evaluation", "paths", "tracking"),
+    files=registry_files,
     cacheable=False,  # reads the registry
 )
 def integration_test(

@@ -37,7 +37,7 @@ def test_every_task_links_to_the_runs_mlflow_page(make_config):
             name: dag.get_task(name).get_extra_links(tis[name], "MLflow run")
             for name in ("load_data", "validate_data", "train_model")
         }
-    # No MLflow client in this environment: the run waits in the outbox, so the link is the
+    # Runs are logged after they end (by the CLI), and this store is new: the link is the
     # dashboard's experiment list (tests/steps/test_tracking.py resolves a logged run).
     url = tracking.run_link(cfg.tracking, "linked")
     assert url == "http://127.0.0.1:19500/#/experiments"

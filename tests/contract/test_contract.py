@@ -6,11 +6,13 @@ import shutil
 import struct
 from pathlib import Path
 
+import pytest
+
 from mlpipeline import artifacts
 from mlpipeline.alerts import read_alerts
 from mlpipeline.deployment import CHECKS
 from mlpipeline.graph import CACHEABLE, EDGES, STEPS
-from mlpipeline.registry import Registry
+from mlpipeline.registry import Registry, open_registry
 from mlpipeline.runs import FAILED, SUCCESS, UPSTREAM_FAILED
 from tests.conftest import DATA, config_in, tree_digest
 from tests.contract.tracking_check import assert_same_tracking_logged
@@ -172,26 +174,30 @@ def test_bad_data_fails_at_once(engine, engine_name, tmp_path, registry_copy, ca
     assert tree_digest(registry_copy) == before
 
 
+@pytest.mark.parametrize("backend", ["file", "mlflow"])
 def test_failing_integration_test_alerts_once_and_keeps_production(
-    first_run, engine, engine_name, tmp_path
+    first_run, engine, engine_name, tmp_path, backend
 ):
     """A latency budget no model meets (1 ns): the integration test fails at once naming the
-    check, one alert, production never set. The first run's cache (or, in Airflow, its stored
-    artifacts) serves the steps before the gate: only the gate and the deployment steps run."""
-    registry = tmp_path / "registry"
+    check, one alert, production never set; on either registry backend. The first run's cache
+    (or, in Airflow, its stored artifacts) serves the steps before the gate: only the gate and
+    the deployment steps run."""
     cfg = config_in(
         first_run.run_dir.parent.parent,
-        paths__registry=str(registry),
+        paths__registry=str(tmp_path / "registry"),
+        tracking__store=str(tmp_path / "mlflow"),
+        tracking__registry_backend=backend,
         alerts__log=str(tmp_path / "alerts.jsonl"),
         orchestration__retries=2,
         deployment__latency_budget_ms=1e-6,
     )
-    result = engine.run_pipeline(cfg, run_id=f"{engine_name}-slow-model")
+    result = engine.run_pipeline(cfg, run_id=f"{engine_name}-slow-model-{backend}")
     assert result.state == FAILED and result.failed_step == "integration_test"
     assert result.tasks["integration_test"].attempts == 1  # a verdict: never retried
     assert "integration test of v0001 failed (latency); production untouched" in result.error
     assert "deployment.latency_budget_ms 1e-06" in result.error
     assert result.tasks["promote_model"].state == UPSTREAM_FAILED
     assert [a["step"] for a in read_alerts(cfg.alerts.log)] == ["integration_test"]
-    assert Registry(registry).production() is None
-    assert Registry(registry).alias("staging").sha256 == first_run.model_sha256
+    registry = open_registry(cfg)
+    assert registry.production() is None
+    assert registry.alias("staging").sha256 == first_run.model_sha256

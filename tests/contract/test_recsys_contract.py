@@ -5,6 +5,8 @@ Same task names and edges as the declaration, same A/B table to the bit, same mo
 same gate decision and registration, same profile state checksum after each day. Day 1 is a
 first run (compared with the popularity baseline); day 2 is compared with day 1's production
 model, so the registry and the profile state carry over between the runs as in production.
+These runs use the MLflow Model Registry backend (the weather contract uses the file registry):
+both backends, under every engine.
 """
 
 from __future__ import annotations
@@ -20,18 +22,26 @@ from mlpipeline.deployment import CHECKS, IntegrationTestFailed
 from mlpipeline.execution import run_step
 from mlpipeline.recsys.generator import land_days
 from mlpipeline.recsys.steps import RECSYS, history_window
-from mlpipeline.registry import Registry
+from mlpipeline.registry import open_registry
 from mlpipeline.runs import RunResult
 from tests.contract.tracking_check import assert_same_tracking_logged
 
 DAYS = ("2026-03-01", "2026-03-02")
 
 
+def day_config(workdir: Path, day: str, **overrides: Any) -> Any:
+    return workspace.config_in(
+        workdir,
+        {"data.date": day, "tracking.registry_backend": "mlflow", **overrides},
+        pipeline="recsys",
+    )
+
+
 def run_days(engine_name: str, workdir: Path, days: tuple[str, ...] = DAYS) -> list[RunResult]:
     """Land the days D1-1-H .. D2 (a run on D reads D-1-H .. D), then run each day."""
     results = []
     for day in days:
-        cfg = workspace.config_in(workdir, {"data.date": day}, pipeline="recsys")
+        cfg = day_config(workdir, day)
         if day == DAYS[0]:
             first = history_window(cfg)[0]
             land_days(
@@ -101,9 +111,7 @@ def test_same_tracking(recsys_runs, recsys_reference, engine_name, tracking_stor
         {
             engine: (
                 result,
-                workspace.config_in(
-                    result.run_dir.parent.parent, {"data.date": DAYS[1]}, pipeline="recsys"
-                ),
+                day_config(result.run_dir.parent.parent, DAYS[1]),
             )
             for engine, result in runs.items()
         },
@@ -124,16 +132,13 @@ def test_a_failing_integration_test_names_the_check_and_keeps_production(recsys_
     handling around this step is the weather contract's `test_failing_integration_test_...`.)"""
     first = recsys_reference[0]
     workdir = first.run_dir.parent.parent
-    cfg = workspace.config_in(
-        workdir,
-        {"data.date": DAYS[0], "deployment.latency_budget_ms": 1e-6},
-        pipeline="recsys",
-    )
-    production = Registry(cfg.paths.registry).production()
+    cfg = day_config(workdir, DAYS[0], **{"deployment.latency_budget_ms": 1e-6})
+    production = open_registry(cfg).production()
+    assert production is not None
     inputs = {a: first.outputs[u] for a, u in RECSYS.steps["integration_test"].inputs.items()}
     with pytest.raises(IntegrationTestFailed, match=r"failed \(latency\); production untouched"):
         run_step(RECSYS, "integration_test", cfg, workdir / "runs" / "slow-ranker", **inputs)
-    assert Registry(cfg.paths.registry).production() == production
+    assert open_registry(cfg).production() == production
 
 
 # -- failure at merge_profiles: the step that writes the profile state ----------------------
@@ -149,26 +154,22 @@ def test_merge_fault_permanent_alerts_once_and_changes_nothing_transient_is_retr
         pytest.skip("the recsys fault row runs on the mock engine in the test command")
     workdir = tmp_path_factory.mktemp(f"recsys-faults-{engine_name}")
     run_days(engine_name, workdir, DAYS[:1])  # lands both days, runs day 1
-    cfg = workspace.config_in(workdir, {"data.date": DAYS[1]}, pipeline="recsys")
+    cfg = day_config(workdir, DAYS[1])
     engine = engines.load(engine_name)
 
     def state() -> tuple[str, str | None]:
-        production = Registry(cfg.paths.registry).production()
+        production = open_registry(cfg).production()
         return profiles.state_checksum(cfg.profiles), production.sha256 if production else None
 
     before = state()
-    broken = workspace.config_in(
-        workdir, {"data.date": DAYS[1], "faults": {"merge_profiles": -1}}, pipeline="recsys"
-    )
+    broken = day_config(workdir, DAYS[1], faults={"merge_profiles": -1})
     failed = engine.run_pipeline(broken, run_id=f"{engine_name}-permanent")
     assert not failed.ok and failed.failed_step == "merge_profiles"
     alerts = artifacts.read_jsonl(cfg.alerts.log)
     assert [a["run_id"] for a in alerts] == [f"{engine_name}-permanent"]
     assert state() == before  # no merge, no deploy
 
-    flaky = workspace.config_in(
-        workdir, {"data.date": DAYS[1], "faults": {"merge_profiles": 1}}, pipeline="recsys"
-    )
+    flaky = day_config(workdir, DAYS[1], faults={"merge_profiles": 1})
     retried = engine.run_pipeline(flaky, run_id=f"{engine_name}-transient")
     assert retried.ok, retried.error
     assert retried.tasks["merge_profiles"].attempts == 2

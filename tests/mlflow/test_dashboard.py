@@ -1,7 +1,8 @@
 """The dashboard: a real `mlflow server` on loopback over the tracking store a run was logged to.
 
-Needs the full `mlflow` package (tox -e mlflow). With Debian's `chromium` on the PATH it also
-renders the metric chart and the model page; UPDATE_SCREENSHOTS=1 copies them to docs/monitoring/.
+Needs the full `mlflow` package (tox -e mlflow). Headless Chromium (Debian's, installed by
+`mlpipeline.stack.browser` where absent) renders the runs, the metric chart and the model page;
+UPDATE_SCREENSHOTS=1 copies them to docs/monitoring/.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -19,6 +19,7 @@ import pytest
 
 from mlpipeline import dashboard, tracking
 from mlpipeline.paths import ROOT
+from mlpipeline.stack import browser
 from tests.conftest import config_in
 
 pytestmark = pytest.mark.skipif(
@@ -116,35 +117,31 @@ def test_run_link_asks_the_server_for_the_runs_page(logged, served):
     )
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
-def test_screenshots_of_the_metric_chart_and_the_model_page(logged, served, tmp_path):
-    cfg = logged[0]
+def test_screenshots_of_the_runs_the_metric_chart_and_the_model_page(logged, served, tmp_path):
+    """Headless Chromium (installed by `browser.chromium()` where absent) renders each page;
+    its DOM, dumped after the page's scripts ran, must show what the picture is for."""
+    cfg, result, _ = logged
     api = f"{served.url}/api/2.0/mlflow"
     exp_id = get(f"{api}/experiments/get-by-name", experiment_name=cfg.tracking.experiment)[
         "experiment"
     ]["experiment_id"]
-    pages = {
-        "metric-chart.png": f"{served.url}/#/experiments/{exp_id}/runs?compareRunsMode=CHART",
-        "runs.png": f"{served.url}/#/experiments/{exp_id}/runs",
-        "model-page.png": f"{served.url}/#/models/{cfg.tracking.registered_model}",
+    pages = {  # file -> (page, what its DOM must show)
+        "runs.png": (f"{served.url}/#/experiments/{exp_id}/runs", [cfg.tracking.experiment]),
+        "metric-chart.png": (
+            f"{served.url}/#/experiments/{exp_id}/runs?compareRunsMode=CHART",
+            ["holdout.accuracy"],
+        ),
+        "model-page.png": (
+            f"{served.url}/#/models/{cfg.tracking.registered_model}",
+            ["staging", "production", "Version 1"],
+        ),
     }
-    for name, url in pages.items():
-        out = tmp_path / name
-        browser = subprocess.Popen(
-            [
-                "chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=40000",
-                "--window-size=1400,900", f"--screenshot={out}", url,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # its renderer and GPU processes go with it
-        )  # fmt: skip
-        try:
-            assert browser.wait(300) == 0
-        finally:
-            dashboard.stop_group(browser, timeout=5)
-        assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 20_000
+    for name, (url, shown) in pages.items():
+        page = browser.dom(url, budget_ms=20000)
+        missing = [text for text in shown if text not in page]
+        assert not missing, f"{name}: {url} does not show {missing}"
+        out = browser.screenshot(url, tmp_path / name, budget_ms=20000)
+        assert out.stat().st_size > 20_000  # a rendered page, not a blank one
         if os.environ.get("UPDATE_SCREENSHOTS") == "1":
             DOCS.mkdir(parents=True, exist_ok=True)
             shutil.copy(out, DOCS / name)
