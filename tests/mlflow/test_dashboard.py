@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import urllib.parse
@@ -126,10 +127,10 @@ def test_screenshots_of_the_runs_the_metric_chart_and_the_model_page(logged, ser
         "experiment"
     ]["experiment_id"]
     pages = {  # file -> (page, what its DOM must show)
-        "runs.png": (f"{served.url}/#/experiments/{exp_id}/runs", [cfg.tracking.experiment]),
+        "runs.png": (f"{served.url}/#/experiments/{exp_id}/runs", [result.run_id]),
         "metric-chart.png": (
             f"{served.url}/#/experiments/{exp_id}/runs?compareRunsMode=CHART",
-            ["holdout.accuracy"],
+            [result.run_id, "Model metrics (", "cv.roc_auc.mean"],
         ),
         "model-page.png": (
             f"{served.url}/#/models/{cfg.tracking.registered_model}",
@@ -137,10 +138,14 @@ def test_screenshots_of_the_runs_the_metric_chart_and_the_model_page(logged, ser
         ),
     }
     for name, (url, shown) in pages.items():
-        page = browser.dom(url, budget_ms=20000)
-        missing = [text for text in shown if text not in page]
-        assert not missing, f"{name}: {url} does not show {missing}"
-        out = browser.screenshot(url, tmp_path / name, budget_ms=20000)
+        for budget_ms in (20_000, 60_000):  # virtual time; a loaded machine needs the second
+            page = browser.dom(url, budget_ms)
+            words = " ".join(re.sub(r"<style.*?</style>|<[^>]+>", " ", page, flags=re.S).split())
+            missing = [text for text in shown if text not in words]
+            if not missing:
+                break
+        assert not missing, f"{name}: {url} does not show {missing}; it shows: {words[:1500]}"
+        out = browser.screenshot(url, tmp_path / name, budget_ms)
         assert out.stat().st_size > 20_000  # a rendered page, not a blank one
         if os.environ.get("UPDATE_SCREENSHOTS") == "1":
             DOCS.mkdir(parents=True, exist_ok=True)
