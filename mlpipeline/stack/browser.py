@@ -1,0 +1,90 @@
+"""Headless Chromium for pictures of the web UIs (Airflow, Prefect, MLflow): its path, a
+screenshot, the rendered DOM.
+
+Debian's `chromium` package is what the project uses. `chromium()` installs it when it is absent
+and we may (root, apt-get: about 16 s), so CI needs nothing beyond the project's own files;
+anywhere else it fails with one line saying what to install. Each browser runs in its own process
+group (its renderer and GPU helpers go with it) and is stopped by group, whatever happens.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from mlpipeline.stack import procs
+
+APT = ["apt-get", "-o", "DPkg::Lock::Timeout=300"]  # another install holds the lock: wait
+WINDOW = "1400,900"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+class BrowserError(RuntimeError):
+    """Chromium is missing and cannot be installed here, or it did not render the page."""
+
+
+def chromium() -> str:
+    """The path of Debian's chromium, installed first when absent (as root with apt-get)."""
+    found = shutil.which("chromium")
+    if found:
+        return found
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise BrowserError(
+            "chromium is not installed and cannot be installed from here (needs root and "
+            "apt-get): sudo apt-get install --no-install-recommends chromium"
+        )
+    quiet = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in ([*APT, "update"], [*APT, "install", "-y", "--no-install-recommends", "chromium"]):
+        done = subprocess.run(argv, env=env, **quiet)
+        if done.returncode != 0:
+            tail = "\n".join(done.stdout.splitlines()[-10:])
+            raise BrowserError(f"`{' '.join(argv)}` failed (exit {done.returncode}):\n{tail}")
+    found = shutil.which("chromium")
+    if not found:
+        raise BrowserError("apt-get installed chromium but it is not on the PATH")
+    return found
+
+
+def _run(url: str, args: list[str], budget_ms: int, timeout: float) -> bytes:
+    """One headless browser on `url` with a fresh profile; its stdout. `budget_ms` of virtual
+    time lets the page's scripts fetch and render before the capture."""
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        return _browse(url, [f"--user-data-dir={profile}", *args], budget_ms, timeout)
+
+
+def _browse(url: str, args: list[str], budget_ms: int, timeout: float) -> bytes:
+    argv = [
+        chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+        f"--virtual-time-budget={budget_ms}",
+        f"--window-size={WINDOW}", *args, url,
+    ]  # fmt: skip
+    browser = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        out, _ = browser.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise BrowserError(f"chromium did not finish {url} within {timeout:.0f} s") from e
+    finally:
+        procs.stop_group(browser.pid, grace=5)
+    if browser.returncode != 0:
+        raise BrowserError(f"chromium exited {browser.returncode} on {url}")
+    return out
+
+
+def screenshot(url: str, out: Path, budget_ms: int = 15000, timeout: float = 300) -> Path:
+    """A PNG of the page at `url` as a 1400x900 window shows it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _run(url, [f"--screenshot={out}"], budget_ms, timeout)
+    if not out.exists() or out.read_bytes()[:8] != PNG:
+        raise BrowserError(f"chromium wrote no PNG for {url} at {out}")
+    return out
+
+
+def dom(url: str, budget_ms: int = 15000, timeout: float = 300) -> str:
+    """The page's DOM after its scripts ran, as HTML text (what the screenshot shows, in words)."""
+    return _run(url, ["--dump-dom"], budget_ms, timeout).decode(errors="replace")
