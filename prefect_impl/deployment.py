@@ -12,6 +12,12 @@ The production deployment differs from the in-process flow in two options only:
   `MLPIPELINE_DASK_ADDRESS` (a scheduler and N single-threaded worker processes, see
   `mlpipeline.stack.prefect_stack`), so the tuning fan-out spreads across processes (the thread
   pool otherwise).
+
+And one hook more: `on_crashed`, the same alert as `on_failure`. A flow-run process that dies
+(SIGKILL, out of memory) runs no hook of its own; the runner that started it sees it exit
+non-zero, marks the run Crashed and runs the flow's `on_crashed` hooks in its own process
+(Prefect's crash detection). A failed run raises in the flow-run process and ends Failed, never
+Crashed, so each run still alerts once.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from mlpipeline import artifacts
 from mlpipeline.config import PipelineConfig
 from mlpipeline.stack.stacks import SCHEDULED_CONFIG_ENV
 from prefect_impl.flow import ml_pipeline
+from prefect_impl.hooks import alert_on_failure
 
 DEPLOYMENT = "production"
 DAILY = "daily"
@@ -43,7 +50,11 @@ def task_runner():
 
 def options() -> dict:
     runner = task_runner()
-    return {"persist_result": True, **({"task_runner": runner} if runner else {})}
+    return {
+        "persist_result": True,
+        "on_crashed": [alert_on_failure],  # run by the runner when the flow-run process died
+        **({"task_runner": runner} if runner else {}),
+    }
 
 
 # What the runner's flow-run processes load (by this module path): the flow with the options

@@ -126,37 +126,114 @@ def test_the_daily_deployment_backfills_one_run_per_date(prefect_stack, tmp_path
     assert [s["time_range"][1][:10] for s in seen] == ["2014-05-31", "2014-06-01", "2014-06-02"]
 
 
-SCHEDULER_BUG = "Can't evaluate bulk DML statement"
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="Prefect 3.8.8's scheduler service fails under SQLAlchemy 2.1.9 (the lock's pin): "
-    f"{SCHEDULER_BUG!r} in models.deployments._insert_scheduled_flow_runs",
-)
 def test_the_servers_scheduler_creates_the_coming_days_runs(prefect_stack):
-    """The server's scheduler service (once a minute) creates the daily deployment's next runs,
-    one day apart; fails at once if its log shows the service failing."""
+    """The server's scheduler service creates the daily deployment's next runs, one day apart.
+    It fails under SQLAlchemy 2.1 ("Can't evaluate bulk DML statement", the reason the
+    prefect-prod lock pins 2.0): fail at once if the server's log shows that."""
     server_log = Path(next(c.log for c in prefect_stack.components if c.name == "server"))
     with production.connected():
         from prefect.client.orchestration import get_client
-        from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
         with get_client(sync_client=True) as client:
             daily = client.read_deployment_by_name(DAILY)
-            only_daily = DeploymentFilter(id=DeploymentFilterId(any_=[daily.id]))
-
-            def upcoming() -> list[datetime]:
-                runs = client.read_flow_runs(deployment_filter=only_daily)
-                return sorted(r.expected_start_time for r in runs if r.state_name == "Scheduled")
 
             def decided() -> bool:
-                assert SCHEDULER_BUG not in server_log.read_text(errors="replace")
-                return len(upcoming()) >= 2
+                assert "Can't evaluate bulk DML" not in server_log.read_text(errors="replace")
+                return len(_scheduled(client, daily.id)) >= 2
 
             _wait(decided, 150)
-            first, second = upcoming()[:2]
+            first, second = [r.expected_start_time for r in _scheduled(client, daily.id)][:2]
     assert second - first == timedelta(days=1) and first > datetime.now(UTC)
+
+
+def test_a_cron_schedule_fires_and_the_runner_runs_it(prefect_stack):
+    """A second cron schedule on the daily deployment, for the next whole minute at least 25 s
+    away: the scheduler creates that run, the runner starts it at its time, it completes with
+    the stack's scheduled config (outputs under the stack's home) and its registry is intact."""
+    from prefect.client.schemas.actions import DeploymentUpdate
+    from prefect.client.schemas.schedules import CronSchedule
+
+    now = datetime.now(UTC)
+    at = (now + timedelta(seconds=85)).replace(second=0, microsecond=0)
+    with production.connected():
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            daily = client.read_deployment_by_name(DAILY)
+            cron = CronSchedule(cron=f"{at.minute} {at.hour} * * *", timezone="UTC")
+            (added,) = client.create_deployment_schedules(daily.id, [(cron, True)])
+            try:
+                # Touch the deployment: the recently-updated scheduler (every 5 s) schedules it
+                # at once; the main loop (every 60 s) could be too late for the next minute.
+                client.update_deployment(daily.id, DeploymentUpdate(paused=False))
+                _wait(lambda: at in [r.expected_start_time for r in _scheduled(client, daily.id)])
+                (fired,) = [r for r in _scheduled(client, daily.id) if r.expected_start_time == at]
+                final = production.follow(fired.id, timeout=900)
+            finally:  # after the run: deleting a schedule deletes the runs it scheduled
+                client.delete_deployment_schedule(daily.id, added.id)
+    assert final.state_name == "Completed", final.state.message
+    assert final.name == f"daily-{at.date().isoformat()}"
+    assert final.start_time >= at - timedelta(seconds=10)  # the runner prefetches 10 s
+    assert (prefect_stack.home / "runs" / final.name / "train_model" / "model.ubj").exists()
+    assert registry_intact(prefect_stack.home / "registry")
+
+
+def _scheduled(client, deployment_id) -> list:
+    """The deployment's runs still Scheduled, earliest first."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    only = DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+    runs = client.read_flow_runs(deployment_filter=only)
+    return sorted(
+        (r for r in runs if r.state_name == "Scheduled"), key=lambda r: r.expected_start_time
+    )
+
+
+def test_a_killed_flow_run_process_crashes_the_run_with_one_alert(prefect_stack, tmp_path):
+    """SIGKILL the flow run's own process (`python -m prefect.engine`, the runner's child) in
+    the middle of its chain: the runner sees it exit, marks the run Crashed and runs the flow's
+    on_crashed hook: one JSONL alert, one e-mail; the registry holds nothing half-written."""
+    cfg = stacks.with_stack_alerts(config_in(tmp_path, cache__enabled=False), prefect_stack.env)
+    runner = next(c for c in prefect_stack.components if c.name == "runner")
+    with production.connected():
+        from prefect.client.orchestration import get_client
+        from prefect.deployments import run_deployment
+
+        flow_run = run_deployment(
+            production.DEPLOYMENT,
+            parameters={"cfg": cfg, "run_id": "flow-process-killed"},
+            flow_run_name="flow-process-killed",
+            timeout=0,
+        )
+        with get_client(sync_client=True) as client:
+            _wait(lambda: client.read_flow_run(flow_run.id).state_name == "Running", 600)
+            time.sleep(2)  # into the chain of tasks
+        (pid,) = _flow_run_processes(runner.pid, flow_run.id)
+        os.kill(pid, signal.SIGKILL)
+        final = production.follow(flow_run.id, timeout=300)
+    assert final.state_name == "Crashed", final.state_name
+    assert "-9" in final.state.message
+    (alert,) = read_alerts(cfg.alerts.log)
+    assert alert["run_id"] == "flow-process-killed" and "-9" in alert["error"]
+    assert len(stack_mail(prefect_stack, "flow-process-killed")) == 1
+    registry_intact(tmp_path / "registry")
+
+
+def _flow_run_processes(runner_pid: int, flow_run_id) -> list[int]:
+    """The runner's descendants that execute this flow run (the runner passes the id in their
+    environment)."""
+    from mlpipeline.stack import procs
+
+    mark = f"PREFECT__FLOW_RUN_ID={flow_run_id}".encode()
+    found = []
+    for pid in procs.group_members(runner_pid):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if mark in environ:
+            found.append(pid)
+    return found
 
 
 def test_killing_the_runner_mid_run_finishes_the_run(prefect_stack, tmp_path):
