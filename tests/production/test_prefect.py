@@ -83,6 +83,25 @@ def test_the_tuning_fan_out_ran_on_both_dask_workers(dask_run):
     assert candidates == 2 and sum(c["tune_model"] for c in executed.values()) == candidates
 
 
+def test_the_flow_run_page_shows_the_run_and_its_tasks(dask_run, tmp_path):
+    """Prefect's UI on the run's page: its name, its state and as many task runs as the API
+    holds. The task graph is a canvas, so its task names are pixels, not DOM text: the picture
+    (docs/production/prefect-flow-run.png) shows them."""
+    run, _ = dask_run
+    flow_run_id = run.settings["ui_run"].rsplit("/", 1)[1]
+    with production.connected():
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+        with get_client(sync_client=True) as client:
+            only = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            task_runs = client.read_task_runs(flow_run_filter=only, limit=200)
+    assert {r.name.rsplit("-", 1)[0] for r in task_runs} == set(run.tasks)
+    page = checks.screenshot(run.settings["ui_run"], tmp_path / "prefect-flow-run.png")
+    assert run.run_id in page and "Completed" in page
+    assert f"{len(task_runs)} Task runs" in page
+
+
 def test_a_failed_production_run_mails_once(prefect_stack, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text(DATA.read_text().replace("2012/01/05,1.3,", "2012/01/05,,"))
