@@ -34,6 +34,11 @@ from mlpipeline.config import PipelineConfig
 from mlpipeline.stack.stacks import SCHEDULED_CONFIG_ENV
 from prefect_impl.flow import ml_pipeline
 from prefect_impl.hooks import alert_on_failure
+from prefect_impl.production_crashes import (
+    ALERT_DEPLOYMENT,
+    alert_unresponsive_run,
+    ensure_automation,
+)
 
 DEPLOYMENT = "production"
 DAILY = "daily"
@@ -81,8 +86,15 @@ def daily_pipeline(cfg: PipelineConfig | None = None) -> dict:
     return production_pipeline(cfg, run_id=f"daily-{_day()}")
 
 
-FLOWS = {"production_pipeline": production_pipeline, "daily_pipeline": daily_pipeline}
-SCHEDULES = {"daily_pipeline": {"name": DAILY, "cron": DAILY_CRON}}
+FLOWS = {
+    "production_pipeline": production_pipeline,
+    "daily_pipeline": daily_pipeline,
+    "alert_unresponsive_run": alert_unresponsive_run,  # run by the crash automation
+}
+OPTIONS = {
+    "daily_pipeline": {"name": DAILY, "cron": DAILY_CRON},
+    "alert_unresponsive_run": {"name": ALERT_DEPLOYMENT},
+}
 # More modules whose `FLOWS` this runner serves too (the benchmarks' no-op flows), comma-separated.
 EXTRA_FLOWS_ENV = "MLPIPELINE_EXTRA_FLOWS"
 
@@ -97,15 +109,18 @@ def served() -> dict[str, object]:
 
 
 def main() -> None:
-    deployments = []
+    deployments = {}
     for entrypoint, served_flow in served().items():
-        options = SCHEDULES.get(entrypoint.rsplit(".", 1)[1], {"name": DEPLOYMENT})
+        attr = entrypoint.rsplit(".", 1)[1]
+        options = OPTIONS.get(attr, {"name": DEPLOYMENT})
         deployment = served_flow.to_deployment(
             **options, entrypoint_type=EntrypointType.MODULE_PATH
         )
         deployment.entrypoint = entrypoint
-        deployments.append(deployment)
-    serve(*deployments, print_starting_message=False)
+        deployments[attr] = deployment
+    # The automation names the alert deployment by id: create that first (serve() updates it).
+    ensure_automation(deployments["alert_unresponsive_run"].apply())
+    serve(*deployments.values(), print_starting_message=False)
 
 
 if __name__ == "__main__":

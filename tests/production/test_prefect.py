@@ -287,6 +287,64 @@ def test_killing_the_runner_mid_run_finishes_the_run(prefect_stack, tmp_path):
     _wait(lambda: set(stacks.status("prefect")["health"].values()) == {"healthy"}, 300)
 
 
+def test_a_run_whose_process_died_unwatched_is_crashed_and_alerted_once(prefect_stack, tmp_path):
+    """SIGKILL the runner, then the flow-run process it left behind (a lost machine): nothing
+    watches the run. Once its heartbeats stop, the automation (prefect_impl.production_crashes)
+    marks it Crashed and queues the alert deployment, which the restarted runner executes: one
+    JSONL alert, one e-mail, the registry intact."""
+    from prefect_impl.production_crashes import SILENCE
+
+    cfg = stacks.with_stack_alerts(config_in(tmp_path, cache__enabled=False), prefect_stack.env)
+    runner = next(c for c in stacks.Stack.load("prefect").components if c.name == "runner")
+    with production.connected():
+        from prefect.client.orchestration import get_client
+        from prefect.deployments import run_deployment
+
+        flow_run = run_deployment(
+            production.DEPLOYMENT,
+            parameters={"cfg": cfg, "run_id": "unwatched"},
+            flow_run_name="unwatched",
+            timeout=0,
+        )
+        with get_client(sync_client=True) as client:
+            _wait(lambda: client.read_flow_run(flow_run.id).state_name == "Running", 600)
+            _wait(lambda: _heartbeats(prefect_stack, flow_run.id) > 0, 60)
+            (pid,) = _flow_run_processes(runner.pid, flow_run.id)
+            os.kill(runner.pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
+            _wait(lambda: not _alive(runner.pid) and not _alive(pid))
+            silent = time.monotonic()
+            _wait(lambda: client.read_flow_run(flow_run.id).state_name == "Crashed", 300)
+            assert time.monotonic() - silent > SILENCE.total_seconds() - 35  # a beat was due
+        stacks.restart("prefect", "runner")
+        _wait(lambda: read_alerts(cfg.alerts.log), 300)
+    time.sleep(5)  # a second alert would come now
+    (alert,) = read_alerts(cfg.alerts.log)
+    assert alert["run_id"] == "unwatched" and "No heartbeat" in alert["error"]
+    assert len(stack_mail(prefect_stack, "unwatched")) == 1
+    registry_intact(tmp_path / "registry")
+
+
+def _heartbeats(stack: stacks.Stack, flow_run_id) -> int:
+    """How many heartbeat events of this flow run the server holds."""
+    import json
+    import urllib.request
+
+    query = {
+        "filter": {
+            "event": {"name": ["prefect.flow-run.heartbeat"]},
+            "resource": {"id": [f"prefect.flow-run.{flow_run_id}"]},
+        }
+    }
+    request = urllib.request.Request(
+        f"{stack.env['PREFECT_API_URL']}/events/filter",
+        json.dumps(query).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["total"]
+
+
 def _alive(pid: int) -> bool:
     from mlpipeline.stack import procs
 
