@@ -215,18 +215,8 @@ def test_a_killed_flow_run_process_crashes_the_run_with_one_alert(prefect_stack,
     cfg = stacks.with_stack_alerts(config_in(tmp_path, cache__enabled=False), prefect_stack.env)
     runner = next(c for c in prefect_stack.components if c.name == "runner")
     with production.connected():
-        from prefect.client.orchestration import get_client
-        from prefect.deployments import run_deployment
-
-        flow_run = run_deployment(
-            production.DEPLOYMENT,
-            parameters={"cfg": cfg, "run_id": "flow-process-killed"},
-            flow_run_name="flow-process-killed",
-            timeout=0,
-        )
-        with get_client(sync_client=True) as client:
-            _wait(lambda: client.read_flow_run(flow_run.id).state_name == "Running", 600)
-            time.sleep(2)  # into the chain of tasks
+        flow_run = _running(cfg, "flow-process-killed")
+        time.sleep(2)  # into the chain of tasks
         (pid,) = _flow_run_processes(runner.pid, flow_run.id)
         os.kill(pid, signal.SIGKILL)
         final = production.follow(flow_run.id, timeout=300)
@@ -236,6 +226,22 @@ def test_a_killed_flow_run_process_crashes_the_run_with_one_alert(prefect_stack,
     assert alert["run_id"] == "flow-process-killed" and "-9" in alert["error"]
     assert len(stack_mail(prefect_stack, "flow-process-killed")) == 1
     registry_intact(tmp_path / "registry")
+
+
+def _running(cfg, run_id: str):
+    """A run of the production deployment (inside `production.connected()`), once Running."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    flow_run = run_deployment(
+        production.DEPLOYMENT,
+        parameters={"cfg": cfg, "run_id": run_id},
+        flow_run_name=run_id,
+        timeout=0,
+    )
+    with get_client(sync_client=True) as client:
+        _wait(lambda: client.read_flow_run(flow_run.id).state_name == "Running", 600)
+    return flow_run
 
 
 def _flow_run_processes(runner_pid: int, flow_run_id) -> list[int]:
@@ -261,18 +267,8 @@ def test_killing_the_runner_mid_run_finishes_the_run(prefect_stack, tmp_path):
     the registry holds one intact model; the new runner serves the deployment."""
     cfg = config_in(tmp_path, cache__enabled=False)
     with production.connected():
-        from prefect.client.orchestration import get_client
-        from prefect.deployments import run_deployment
-
-        flow_run = run_deployment(
-            production.DEPLOYMENT,
-            parameters={"cfg": cfg, "run_id": "killed"},
-            flow_run_name="killed",
-            timeout=0,
-        )
-        with get_client(sync_client=True) as client:
-            _wait(lambda: client.read_flow_run(flow_run.id).state_name == "Running", 600)
-            time.sleep(2)  # into the chain of tasks
+        flow_run = _running(cfg, "killed")
+        time.sleep(2)  # into the chain of tasks
         runner = next(c for c in prefect_stack.components if c.name == "runner")
         os.kill(runner.pid, signal.SIGKILL)
         _wait(lambda: not _alive(runner.pid))
@@ -298,16 +294,9 @@ def test_a_run_whose_process_died_unwatched_is_crashed_and_alerted_once(prefect_
     runner = next(c for c in stacks.Stack.load("prefect").components if c.name == "runner")
     with production.connected():
         from prefect.client.orchestration import get_client
-        from prefect.deployments import run_deployment
 
-        flow_run = run_deployment(
-            production.DEPLOYMENT,
-            parameters={"cfg": cfg, "run_id": "unwatched"},
-            flow_run_name="unwatched",
-            timeout=0,
-        )
+        flow_run = _running(cfg, "unwatched")
         with get_client(sync_client=True) as client:
-            _wait(lambda: client.read_flow_run(flow_run.id).state_name == "Running", 600)
             _wait(lambda: _heartbeats(prefect_stack, flow_run.id) > 0, 60)
             (pid,) = _flow_run_processes(runner.pid, flow_run.id)
             os.kill(runner.pid, signal.SIGKILL)
