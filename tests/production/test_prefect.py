@@ -217,7 +217,7 @@ def test_a_killed_flow_run_process_crashes_the_run_with_one_alert(prefect_stack,
     with production.connected():
         flow_run = _running(cfg, "flow-process-killed")
         time.sleep(2)  # into the chain of tasks
-        (pid,) = _flow_run_processes(runner.pid, flow_run.id)
+        pid = _flow_run_process(runner.pid, flow_run.id)
         os.kill(pid, signal.SIGKILL)
         final = production.follow(flow_run.id, timeout=300)
     assert final.state_name == "Crashed", final.state_name
@@ -244,21 +244,33 @@ def _running(cfg, run_id: str):
     return flow_run
 
 
-def _flow_run_processes(runner_pid: int, flow_run_id) -> list[int]:
-    """The runner's descendants that execute this flow run (the runner passes the id in their
-    environment)."""
+def _flow_run_process(runner_pid: int, flow_run_id) -> int:
+    """The process executing the flow run, a child of the runner: `python -m prefect.engine`
+    with the run's id in its environment, or, when the runner holds the flow object itself, a
+    multiprocessing child (`spawn_main`, the id set only inside it: the tests run one flow run
+    at a time, so it is the one such child)."""
     from mlpipeline.stack import procs
 
     mark = f"PREFECT__FLOW_RUN_ID={flow_run_id}".encode()
-    found = []
-    for pid in procs.group_members(runner_pid):
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if mark in environ:
-            found.append(pid)
-    return found
+
+    def candidates() -> tuple[list[int], list[int]]:
+        marked, spawned = [], []
+        for pid in procs.group_members(runner_pid):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes()
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if mark in environ:
+                marked.append(pid)
+            elif b"spawn_main" in argv:
+                spawned.append(pid)
+        return marked, spawned
+
+    _wait(lambda: sum(map(len, candidates())) > 0, 60)
+    marked, spawned = candidates()
+    (pid,) = marked or spawned
+    return pid
 
 
 def test_killing_the_runner_mid_run_finishes_the_run(prefect_stack, tmp_path):
@@ -298,7 +310,7 @@ def test_a_run_whose_process_died_unwatched_is_crashed_and_alerted_once(prefect_
         flow_run = _running(cfg, "unwatched")
         with get_client(sync_client=True) as client:
             _wait(lambda: _heartbeats(prefect_stack, flow_run.id) > 0, 60)
-            (pid,) = _flow_run_processes(runner.pid, flow_run.id)
+            pid = _flow_run_process(runner.pid, flow_run.id)
             os.kill(runner.pid, signal.SIGKILL)
             os.kill(pid, signal.SIGKILL)
             _wait(lambda: not _alive(runner.pid) and not _alive(pid))
