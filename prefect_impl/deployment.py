@@ -12,6 +12,12 @@ The production deployment differs from the in-process flow in two options only:
   `MLPIPELINE_DASK_ADDRESS` (a scheduler and N single-threaded worker processes, see
   `mlpipeline.stack.prefect_stack`), so the tuning fan-out spreads across processes (the thread
   pool otherwise).
+
+And one hook more: `on_crashed`, the same alert as `on_failure`. A flow-run process that dies
+(SIGKILL, out of memory) runs no hook of its own; the runner that started it sees it exit
+non-zero, marks the run Crashed and runs the flow's `on_crashed` hooks in its own process
+(Prefect's crash detection). A failed run raises in the flow-run process and ends Failed, never
+Crashed, so each run still alerts once.
 """
 
 from __future__ import annotations
@@ -27,6 +33,12 @@ from mlpipeline import artifacts
 from mlpipeline.config import PipelineConfig
 from mlpipeline.stack.stacks import SCHEDULED_CONFIG_ENV
 from prefect_impl.flow import ml_pipeline
+from prefect_impl.hooks import alert_on_failure
+from prefect_impl.production_crashes import (
+    ALERT_DEPLOYMENT,
+    alert_unresponsive_run,
+    ensure_automation,
+)
 
 DEPLOYMENT = "production"
 DAILY = "daily"
@@ -43,7 +55,11 @@ def task_runner():
 
 def options() -> dict:
     runner = task_runner()
-    return {"persist_result": True, **({"task_runner": runner} if runner else {})}
+    return {
+        "persist_result": True,
+        "on_crashed": [alert_on_failure],  # run by the runner when the flow-run process died
+        **({"task_runner": runner} if runner else {}),
+    }
 
 
 # What the runner's flow-run processes load (by this module path): the flow with the options
@@ -70,8 +86,15 @@ def daily_pipeline(cfg: PipelineConfig | None = None) -> dict:
     return production_pipeline(cfg, run_id=f"daily-{_day()}")
 
 
-FLOWS = {"production_pipeline": production_pipeline, "daily_pipeline": daily_pipeline}
-SCHEDULES = {"daily_pipeline": {"name": DAILY, "cron": DAILY_CRON}}
+FLOWS = {
+    "production_pipeline": production_pipeline,
+    "daily_pipeline": daily_pipeline,
+    "alert_unresponsive_run": alert_unresponsive_run,  # run by the crash automation
+}
+OPTIONS = {
+    "daily_pipeline": {"name": DAILY, "cron": DAILY_CRON},
+    "alert_unresponsive_run": {"name": ALERT_DEPLOYMENT},
+}
 # More modules whose `FLOWS` this runner serves too (the benchmarks' no-op flows), comma-separated.
 EXTRA_FLOWS_ENV = "MLPIPELINE_EXTRA_FLOWS"
 
@@ -86,15 +109,18 @@ def served() -> dict[str, object]:
 
 
 def main() -> None:
-    deployments = []
+    deployments = {}
     for entrypoint, served_flow in served().items():
-        options = SCHEDULES.get(entrypoint.rsplit(".", 1)[1], {"name": DEPLOYMENT})
+        attr = entrypoint.rsplit(".", 1)[1]
+        options = OPTIONS.get(attr, {"name": DEPLOYMENT})
         deployment = served_flow.to_deployment(
             **options, entrypoint_type=EntrypointType.MODULE_PATH
         )
         deployment.entrypoint = entrypoint
-        deployments.append(deployment)
-    serve(*deployments, print_starting_message=False)
+        deployments[attr] = deployment
+    # The automation names the alert deployment by id: create that first (serve() updates it).
+    ensure_automation(deployments["alert_unresponsive_run"].apply())
+    serve(*deployments.values(), print_starting_message=False)
 
 
 if __name__ == "__main__":

@@ -336,6 +336,17 @@ for step in result.tasks:  # in the graph's order
 assert result.ok and all(len(str(p)) < 300 for p in result.outputs.values())
 
 # %% [markdown]
+# ## The same run in Airflow's UI
+#
+# In production mode (`docs/production/README.md`: `stack up --engine airflow`, then `run
+# --engine airflow --mode production`) a real scheduler runs this DAG on Celery workers, and
+# the UI at http://127.0.0.1:18080/ shows the run: the grid on the left (a column per run, a
+# row per task, the mapped `tune_model` counted twice), the run's details on the right. The
+# picture is taken by a test (`tests/production/test_airflow.py`) from a finished run:
+#
+# ![Airflow's grid view of a production run](../docs/production/airflow-grid.png)
+
+# %% [markdown]
 # ## What we learned
 #
 # - Airflow is configured before it is imported; in-process runs need a home, a migrated

@@ -282,6 +282,17 @@ for up, down in task_runs.executed_edges(runs):
 course.draw_dag(graph, "ml_pipeline as Prefect recorded it (task-run inputs)", "03_ml_pipeline")
 
 # %% [markdown]
+# ## The same run in Prefect's UI
+#
+# In production mode (`docs/production/README.md`: `stack up --engine prefect`, then `run
+# --engine prefect --mode production`) a Prefect server and a runner execute the flow as a
+# deployment, and the UI at http://127.0.0.1:18420/ draws the graph you just drew, from the
+# same records: each task run, its duration, the edges from its inputs. The picture is taken
+# by a test (`tests/production/test_prefect.py`) from a finished run:
+#
+# ![Prefect's flow-run page of a production run](../docs/production/prefect-flow-run.png)
+
+# %% [markdown]
 # ## What we learned
 #
 # - `@flow` and `@task` turn functions into tracked runs; the graph is the code's own calls.

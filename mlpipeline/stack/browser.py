@@ -1,5 +1,5 @@
-"""Headless Chromium for pictures of the web UIs (Airflow, Prefect, MLflow): its path, a
-screenshot, the rendered DOM.
+"""Headless Chromium for pictures of the web UIs (Airflow, Prefect, MLflow): its path, and a
+screenshot with the rendered DOM (to check what the picture shows).
 
 Debian's `chromium` package is what the project uses. `chromium()` installs it when it is absent
 and we may (root, apt-get: about 16 s), so CI needs nothing beyond the project's own files;
@@ -49,42 +49,32 @@ def chromium() -> str:
     return found
 
 
-def _run(url: str, args: list[str], budget_ms: int, timeout: float) -> bytes:
-    """One headless browser on `url` with a fresh profile; its stdout. `budget_ms` of virtual
-    time lets the page's scripts fetch and render before the capture."""
+def capture(url: str, png: Path | None = None, budget_ms: int = 15000, timeout: float = 300) -> str:
+    """The page's DOM after its scripts ran (HTML text: what the picture shows, in words), and
+    with `png` a screenshot of a 1400x900 window, from one browser run. `budget_ms` of virtual
+    time lets the page fetch and render before the capture."""
+    shot = []
+    if png is not None:
+        png.parent.mkdir(parents=True, exist_ok=True)
+        png.unlink(missing_ok=True)
+        shot = [f"--screenshot={png}"]
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        return _browse(url, [f"--user-data-dir={profile}", *args], budget_ms, timeout)
-
-
-def _browse(url: str, args: list[str], budget_ms: int, timeout: float) -> bytes:
-    argv = [
-        chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-        f"--virtual-time-budget={budget_ms}",
-        f"--window-size={WINDOW}", *args, url,
-    ]  # fmt: skip
-    browser = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    try:
-        out, _ = browser.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        raise BrowserError(f"chromium did not finish {url} within {timeout:.0f} s") from e
-    finally:
-        procs.stop_group(browser.pid, grace=5)
+        argv = [
+            chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+            f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}",
+            f"--window-size={WINDOW}", "--dump-dom", *shot, url,
+        ]  # fmt: skip
+        browser = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        try:
+            out, _ = browser.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise BrowserError(f"chromium did not finish {url} within {timeout:.0f} s") from e
+        finally:
+            procs.stop_group(browser.pid, grace=5)
     if browser.returncode != 0:
         raise BrowserError(f"chromium exited {browser.returncode} on {url}")
-    return out
-
-
-def screenshot(url: str, out: Path, budget_ms: int = 15000, timeout: float = 300) -> Path:
-    """A PNG of the page at `url` as a 1400x900 window shows it."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _run(url, [f"--screenshot={out}"], budget_ms, timeout)
-    if not out.exists() or out.read_bytes()[:8] != PNG:
-        raise BrowserError(f"chromium wrote no PNG for {url} at {out}")
-    return out
-
-
-def dom(url: str, budget_ms: int = 15000, timeout: float = 300) -> str:
-    """The page's DOM after its scripts ran, as HTML text (what the screenshot shows, in words)."""
-    return _run(url, ["--dump-dom"], budget_ms, timeout).decode(errors="replace")
+    if png is not None and (not png.exists() or png.read_bytes()[:8] != PNG):
+        raise BrowserError(f"chromium wrote no PNG of {url} to {png}")
+    return out.decode(errors="replace")

@@ -13,6 +13,8 @@ task runs each one executed.
   of deployment runs are files there, read back by the client on the same machine).
 * `PREFECT_RUNNER_POLL_FREQUENCY`: 10 s by default (Prefect's), 1 s when `tuned`: the one knob of
   the benchmarks' tuned row (it dominates the trigger-to-running delay).
+* `PREFECT_FLOWS_HEARTBEAT_FREQUENCY` 30 s: a run whose process died while no runner watched
+  it is marked Crashed and alerted by an automation (`prefect_impl.production_crashes`).
 * No telemetry (this machine is offline), server logs at WARNING.
 
 Orchestrator-free: Prefect is never imported here, only started.
@@ -33,7 +35,7 @@ from mlpipeline.stack.stacks import (
 )
 
 PORTS = {"postgres": 18433, "api": 18420, "dask": 18550, "dask_workers": 18560}
-DEPLOYMENTS = ("ml_pipeline/production", "ml_pipeline_daily/daily")
+DEPLOYMENTS = ("ml_pipeline/production", "ml_pipeline_daily/daily", "alert_unresponsive_run/alert")
 
 
 def _python() -> str:
@@ -60,6 +62,9 @@ def environment(stack: Stack) -> dict[str, str]:
         "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
         "PREFECT_LOGGING_LEVEL": "WARNING",
         "PREFECT_RUNNER_POLL_FREQUENCY": "1" if stack.tuned else "10",
+        # Flow runs' heartbeats (30 s: Prefect's minimum), for the automation that crashes and
+        # alerts runs whose process died unwatched (prefect_impl.production_crashes).
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
         "PREFECT_LOCAL_STORAGE_PATH": str(stack.home / "home" / "storage"),
         "MLPIPELINE_TASK_RUNNER": stack.executor,
         **({"MLPIPELINE_DASK_ADDRESS": _dask_address(stack)} if stack.executor == "dask" else {}),

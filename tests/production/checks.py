@@ -3,9 +3,13 @@ records the engine itself kept."""
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 from mlpipeline.graph import EDGES, STEPS
 from mlpipeline.runs import SUCCESS, RunResult
-from mlpipeline.stack import procs, stacks
+from mlpipeline.stack import browser, procs, stacks
 from tests.contract.test_contract import bits
 
 
@@ -29,3 +33,22 @@ def down_leaves_nothing(engine: str, stack: stacks.Stack) -> None:
     assert not [pgid for pgid in pgids if procs.group_members(pgid)]
     assert not [port for port in ports if procs.port_in_use(port)]
     assert not stack.pid_file.exists()
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "production"
+
+
+def screenshot(url: str, png: Path) -> str:
+    """A headless-Chromium picture of a UI page (a 1400x900 window), checked not blank (more
+    than 100 colours), and the page's DOM as rendered. UPDATE_SCREENSHOTS=1 copies the picture
+    to docs/production/, where the docs and the lessons show it."""
+    from PIL import Image
+
+    page = browser.capture(url, png, budget_ms=20000)
+    with Image.open(png) as image:
+        assert image.size == (1400, 900), image.size
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 16)
+    assert colours is None or len(colours) > 100, f"{png.name}: {len(colours)} colours only"
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        shutil.copy(png, DOCS / png.name)
+    return page

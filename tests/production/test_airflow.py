@@ -65,6 +65,16 @@ def test_production_run_matches_the_mock_engine_bit_for_bit(celery_run, referenc
     assert celery_run.settings["database"] == "postgres"
 
 
+def test_the_grid_view_shows_the_run_and_its_tasks(celery_run, tmp_path):
+    """Airflow's UI on the run's page (the grid of the DAG's runs and tasks beside the run's
+    details): every task id of the run and its run id are on the rendered page; the picture
+    goes to docs/production/airflow-grid.png."""
+    page = checks.screenshot(celery_run.settings["ui_run"], tmp_path / "airflow-grid.png")
+    missing = [step for step in STEPS if step not in page]
+    assert not missing, f"task ids not on the page: {missing}"
+    assert celery_run.run_id in page
+
+
 def test_every_task_ran_on_the_celery_workers(celery_run, airflow_stack):
     """Celery's own records (extended results): each task instance of the run, the mapped
     tuning candidates included, was executed by one of the 2 workers, and both worked."""

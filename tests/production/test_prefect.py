@@ -83,6 +83,25 @@ def test_the_tuning_fan_out_ran_on_both_dask_workers(dask_run):
     assert candidates == 2 and sum(c["tune_model"] for c in executed.values()) == candidates
 
 
+def test_the_flow_run_page_shows_the_run_and_its_tasks(dask_run, tmp_path):
+    """Prefect's UI on the run's page: its name, its state and as many task runs as the API
+    holds. The task graph is a canvas, so its task names are pixels, not DOM text: the picture
+    (docs/production/prefect-flow-run.png) shows them."""
+    run, _ = dask_run
+    flow_run_id = run.settings["ui_run"].rsplit("/", 1)[1]
+    with production.connected():
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+        with get_client(sync_client=True) as client:
+            only = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            task_runs = client.read_task_runs(flow_run_filter=only, limit=200)
+    assert {r.name.rsplit("-", 1)[0] for r in task_runs} == set(run.tasks)
+    page = checks.screenshot(run.settings["ui_run"], tmp_path / "prefect-flow-run.png")
+    assert run.run_id in page and "Completed" in page
+    assert f"{len(task_runs)} Task runs" in page
+
+
 def test_a_failed_production_run_mails_once(prefect_stack, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text(DATA.read_text().replace("2012/01/05,1.3,", "2012/01/05,,"))
@@ -126,37 +145,132 @@ def test_the_daily_deployment_backfills_one_run_per_date(prefect_stack, tmp_path
     assert [s["time_range"][1][:10] for s in seen] == ["2014-05-31", "2014-06-01", "2014-06-02"]
 
 
-SCHEDULER_BUG = "Can't evaluate bulk DML statement"
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="Prefect 3.8.8's scheduler service fails under SQLAlchemy 2.1.9 (the lock's pin): "
-    f"{SCHEDULER_BUG!r} in models.deployments._insert_scheduled_flow_runs",
-)
 def test_the_servers_scheduler_creates_the_coming_days_runs(prefect_stack):
-    """The server's scheduler service (once a minute) creates the daily deployment's next runs,
-    one day apart; fails at once if its log shows the service failing."""
+    """The server's scheduler service creates the daily deployment's next runs, one day apart.
+    It fails under SQLAlchemy 2.1 ("Can't evaluate bulk DML statement", the reason the
+    prefect-prod lock pins 2.0): fail at once if the server's log shows that."""
     server_log = Path(next(c.log for c in prefect_stack.components if c.name == "server"))
     with production.connected():
         from prefect.client.orchestration import get_client
-        from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
         with get_client(sync_client=True) as client:
             daily = client.read_deployment_by_name(DAILY)
-            only_daily = DeploymentFilter(id=DeploymentFilterId(any_=[daily.id]))
-
-            def upcoming() -> list[datetime]:
-                runs = client.read_flow_runs(deployment_filter=only_daily)
-                return sorted(r.expected_start_time for r in runs if r.state_name == "Scheduled")
 
             def decided() -> bool:
-                assert SCHEDULER_BUG not in server_log.read_text(errors="replace")
-                return len(upcoming()) >= 2
+                assert "Can't evaluate bulk DML" not in server_log.read_text(errors="replace")
+                return len(_scheduled(client, daily.id)) >= 2
 
             _wait(decided, 150)
-            first, second = upcoming()[:2]
+            first, second = [r.expected_start_time for r in _scheduled(client, daily.id)][:2]
     assert second - first == timedelta(days=1) and first > datetime.now(UTC)
+
+
+def test_a_cron_schedule_fires_and_the_runner_runs_it(prefect_stack):
+    """A second cron schedule on the daily deployment, for the next whole minute at least 25 s
+    away: the scheduler creates that run, the runner starts it at its time, it completes with
+    the stack's scheduled config (outputs under the stack's home) and its registry is intact."""
+    from prefect.client.schemas.actions import DeploymentUpdate
+    from prefect.client.schemas.schedules import CronSchedule
+
+    now = datetime.now(UTC)
+    at = (now + timedelta(seconds=85)).replace(second=0, microsecond=0)
+    with production.connected():
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            daily = client.read_deployment_by_name(DAILY)
+            cron = CronSchedule(cron=f"{at.minute} {at.hour} * * *", timezone="UTC")
+            (added,) = client.create_deployment_schedules(daily.id, [(cron, True)])
+            try:
+                # Touch the deployment: the recently-updated scheduler (every 5 s) schedules it
+                # at once; the main loop (every 60 s) could be too late for the next minute.
+                client.update_deployment(daily.id, DeploymentUpdate(paused=False))
+                _wait(lambda: at in [r.expected_start_time for r in _scheduled(client, daily.id)])
+                (fired,) = [r for r in _scheduled(client, daily.id) if r.expected_start_time == at]
+                final = production.follow(fired.id, timeout=900)
+            finally:  # after the run: deleting a schedule deletes the runs it scheduled
+                client.delete_deployment_schedule(daily.id, added.id)
+    assert final.state_name == "Completed", final.state.message
+    assert final.name == f"daily-{at.date().isoformat()}"
+    assert final.start_time >= at - timedelta(seconds=10)  # the runner prefetches 10 s
+    assert (prefect_stack.home / "runs" / final.name / "train_model" / "model.ubj").exists()
+    assert registry_intact(prefect_stack.home / "registry")
+
+
+def _scheduled(client, deployment_id) -> list:
+    """The deployment's runs still Scheduled, earliest first."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    only = DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+    runs = client.read_flow_runs(deployment_filter=only)
+    return sorted(
+        (r for r in runs if r.state_name == "Scheduled"), key=lambda r: r.expected_start_time
+    )
+
+
+def test_a_killed_flow_run_process_crashes_the_run_with_one_alert(prefect_stack, tmp_path):
+    """SIGKILL the flow run's own process (`python -m prefect.engine`, the runner's child) in
+    the middle of its chain: the runner sees it exit, marks the run Crashed and runs the flow's
+    on_crashed hook: one JSONL alert, one e-mail; the registry holds nothing half-written."""
+    cfg = stacks.with_stack_alerts(config_in(tmp_path, cache__enabled=False), prefect_stack.env)
+    runner = next(c for c in prefect_stack.components if c.name == "runner")
+    with production.connected():
+        flow_run = _running(cfg, "flow-process-killed")
+        time.sleep(2)  # into the chain of tasks
+        pid = _flow_run_process(runner.pid, flow_run.id)
+        os.kill(pid, signal.SIGKILL)
+        final = production.follow(flow_run.id, timeout=300)
+    assert final.state_name == "Crashed", final.state_name
+    assert "-9" in final.state.message
+    (alert,) = read_alerts(cfg.alerts.log)
+    assert alert["run_id"] == "flow-process-killed" and "-9" in alert["error"]
+    assert len(stack_mail(prefect_stack, "flow-process-killed")) == 1
+    registry_intact(tmp_path / "registry")
+
+
+def _running(cfg, run_id: str):
+    """A run of the production deployment (inside `production.connected()`), once Running."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    flow_run = run_deployment(
+        production.DEPLOYMENT,
+        parameters={"cfg": cfg, "run_id": run_id},
+        flow_run_name=run_id,
+        timeout=0,
+    )
+    with get_client(sync_client=True) as client:
+        _wait(lambda: client.read_flow_run(flow_run.id).state_name == "Running", 600)
+    return flow_run
+
+
+def _flow_run_process(runner_pid: int, flow_run_id) -> int:
+    """The process executing the flow run, a child of the runner: `python -m prefect.engine`
+    with the run's id in its environment, or, when the runner holds the flow object itself, a
+    multiprocessing child (`spawn_main`, the id set only inside it: the tests run one flow run
+    at a time, so it is the one such child)."""
+    from mlpipeline.stack import procs
+
+    mark = f"PREFECT__FLOW_RUN_ID={flow_run_id}".encode()
+
+    def candidates() -> tuple[list[int], list[int]]:
+        marked, spawned = [], []
+        for pid in procs.group_members(runner_pid):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes()
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if mark in environ:
+                marked.append(pid)
+            elif b"spawn_main" in argv:
+                spawned.append(pid)
+        return marked, spawned
+
+    _wait(lambda: sum(map(len, candidates())) > 0, 60)
+    marked, spawned = candidates()
+    (pid,) = marked or spawned
+    return pid
 
 
 def test_killing_the_runner_mid_run_finishes_the_run(prefect_stack, tmp_path):
@@ -165,18 +279,8 @@ def test_killing_the_runner_mid_run_finishes_the_run(prefect_stack, tmp_path):
     the registry holds one intact model; the new runner serves the deployment."""
     cfg = config_in(tmp_path, cache__enabled=False)
     with production.connected():
-        from prefect.client.orchestration import get_client
-        from prefect.deployments import run_deployment
-
-        flow_run = run_deployment(
-            production.DEPLOYMENT,
-            parameters={"cfg": cfg, "run_id": "killed"},
-            flow_run_name="killed",
-            timeout=0,
-        )
-        with get_client(sync_client=True) as client:
-            _wait(lambda: client.read_flow_run(flow_run.id).state_name == "Running", 600)
-            time.sleep(2)  # into the chain of tasks
+        flow_run = _running(cfg, "killed")
+        time.sleep(2)  # into the chain of tasks
         runner = next(c for c in prefect_stack.components if c.name == "runner")
         os.kill(runner.pid, signal.SIGKILL)
         _wait(lambda: not _alive(runner.pid))
@@ -189,6 +293,57 @@ def test_killing_the_runner_mid_run_finishes_the_run(prefect_stack, tmp_path):
         assert len(alerts) == 1, (final.state_name, alerts)
         registry_intact(tmp_path / "registry")
     _wait(lambda: set(stacks.status("prefect")["health"].values()) == {"healthy"}, 300)
+
+
+def test_a_run_whose_process_died_unwatched_is_crashed_and_alerted_once(prefect_stack, tmp_path):
+    """SIGKILL the runner, then the flow-run process it left behind (a lost machine): nothing
+    watches the run. Once its heartbeats stop, the automation (prefect_impl.production_crashes)
+    marks it Crashed and queues the alert deployment, which the restarted runner executes: one
+    JSONL alert, one e-mail, the registry intact."""
+    from prefect_impl.production_crashes import SILENCE
+
+    cfg = stacks.with_stack_alerts(config_in(tmp_path, cache__enabled=False), prefect_stack.env)
+    runner = next(c for c in stacks.Stack.load("prefect").components if c.name == "runner")
+    with production.connected():
+        from prefect.client.orchestration import get_client
+
+        flow_run = _running(cfg, "unwatched")
+        with get_client(sync_client=True) as client:
+            _wait(lambda: _heartbeats(prefect_stack, flow_run.id) > 0, 60)
+            pid = _flow_run_process(runner.pid, flow_run.id)
+            os.kill(runner.pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
+            _wait(lambda: not _alive(runner.pid) and not _alive(pid))
+            silent = time.monotonic()
+            _wait(lambda: client.read_flow_run(flow_run.id).state_name == "Crashed", 300)
+            assert time.monotonic() - silent > SILENCE.total_seconds() - 35  # a beat was due
+        stacks.restart("prefect", "runner")
+        _wait(lambda: read_alerts(cfg.alerts.log), 300)
+    time.sleep(5)  # a second alert would come now
+    (alert,) = read_alerts(cfg.alerts.log)
+    assert alert["run_id"] == "unwatched" and "No heartbeat" in alert["error"]
+    assert len(stack_mail(prefect_stack, "unwatched")) == 1
+    registry_intact(tmp_path / "registry")
+
+
+def _heartbeats(stack: stacks.Stack, flow_run_id) -> int:
+    """How many heartbeat events of this flow run the server holds."""
+    import json
+    import urllib.request
+
+    query = {
+        "filter": {
+            "event": {"name": ["prefect.flow-run.heartbeat"]},
+            "resource": {"id": [f"prefect.flow-run.{flow_run_id}"]},
+        }
+    }
+    request = urllib.request.Request(
+        f"{stack.env['PREFECT_API_URL']}/events/filter",
+        json.dumps(query).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["total"]
 
 
 def _alive(pid: int) -> bool:
