@@ -321,7 +321,45 @@ def client(tracking: TrackingConfig) -> MlflowClient:
         logging.getLogger(name).setLevel(logging.WARNING)
     uri, _, _ = store_paths(tracking)
     Path(tracking.store).mkdir(parents=True, exist_ok=True)
+    if not tracking.uri:
+        _seed(Path(tracking.store) / "mlflow.db")
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _seed(db: Path) -> None:
+    """Start a new embedded store as a copy of an empty, migrated one, made once per MLflow
+    version under the user's cache directory: MLflow runs its 60-odd schema migrations on every
+    new SQLite file (4 s idle, 16 s on a loaded machine), and a session of tests or lessons
+    creates dozens of stores. `os.link` publishes the copy only where no database exists yet,
+    so a writer that got there first is never overwritten."""
+    if db.exists():
+        return
+    import sqlite3
+
+    import mlflow
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlpipeline"
+    template = cache / f"mlflow-{mlflow.__version__}.db"
+    if not template.exists():
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        cache.mkdir(parents=True, exist_ok=True)
+        made = cache / f"{template.name}.{os.getpid()}"
+        SqlAlchemyStore(f"sqlite:///{made}", str(cache / "artifacts")).engine.dispose()
+        os.replace(made, template)  # complete before anyone copies it
+    copy = db.with_name(f"{db.name}.{os.getpid()}")
+    copy.write_bytes(template.read_bytes())
+    with contextlib.closing(sqlite3.connect(copy)) as con, con:  # the default experiment's
+        artifact_root = (db.parent / "artifacts" / "0").as_uri()  # artifacts go to this store
+        con.execute(
+            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0", (artifact_root,)
+        )
+    try:
+        os.link(copy, db)
+    except FileExistsError:
+        pass
+    finally:
+        copy.unlink()
 
 
 @contextmanager
