@@ -3,7 +3,7 @@
 ``python -m mlpipeline dashboard [--config FILE] [--port 19500]`` (or ``python3 dev.py
 dashboard``, which runs it in the `mlflow` environment: the server needs the full `mlflow`
 package, which cannot share the engines' environments) first logs any runs waiting in the
-outbox (runs from an environment without the MLflow client), then starts ``mlflow server`` on
+outbox (runs whose tracking failed, `tracking.log_run`), then starts ``mlflow server`` on
 127.0.0.1 against the same SQLite store the runs were logged to, prints the URL and serves
 until Ctrl-C. The server runs in its own process group, so stopping it stops its workers too
 (STYLE principle 15); readiness is its /health endpoint, not a sleep.
