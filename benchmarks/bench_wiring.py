@@ -35,12 +35,14 @@ other jobs at load 6-17: times +-50 %, counts exact):
   per key costs the same whether the keys are separate Params or the typed properties of one
   object Param (both about 29-50 ms a pass over 53 keys): only untyped, coarser Params make
   it small (one object per section: 12 ms a pass; one object for the whole config: 1 ms).
-  Decision: keep one typed trigger-form field per key (the README's "flat, typed params": the
-  form edits numbers as numbers, Airflow refuses a wrongly typed value when the run is created,
-  fields are grouped by section). Its price is Airflow's, paid per Param and pass; what is ours
-  is measured with `--without-param-validation` (a diagnostic: jsonschema stubbed out in the
-  measuring process). Reaching 10 % with Params would take untyped JSON objects in the form
-  (`as_params` and `run_config`: one object per section), at the price of the typed fields.
+  With validation stubbed out (`--without-param-validation`, a diagnostic: jsonschema
+  replaced in the measuring process) ours was still +44 % against +59 % (load 4-8), and its
+  profile splits that rest, as shares of the bare run: the "MLflow run" links (one more XCom
+  per task: ~11 %), the per-run parse of the DAG file that reads the run's config (~8 %),
+  Airflow serializing the Params with each operator (7-10 %), our `run_step` (~2 %).
+  Decision: keep the links, the per-run parse and one typed trigger-form field per key (the
+  README's "flat, typed params"); untyped JSON objects per section would cut the Param share
+  (12 ms a validation pass against 29 ms), not reach 10 % while the features stay.
 * mock: a bare task is a plain call in the scheduling thread (0.1-0.5 ms); ours adds, per
   task at load 12: the attempt's hand-off to a worker thread and back (so a timeout can abandon
   it: most of it under load, 0.07 ms on an idle machine), the cache key (code, config and input
