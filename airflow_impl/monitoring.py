@@ -34,9 +34,13 @@ class MlflowRunLink(BaseOperatorLink):
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         # Called by the worker as the task ends: `ti_key` is then the running task instance.
         from airflow_impl.params import run_id
-        from airflow_impl.tasks import _callback_config
+        from airflow_impl.tasks import _callback_config, ran_with
         from mlpipeline import tracking
 
+        key = (ti_key.dag_id, ti_key.run_id, ti_key.task_id)
+        if key in ran_with:  # the task got as far as its config (tasks.run_step)
+            store, pipeline_run_id = ran_with.pop(key)
+            return tracking.run_link(store, pipeline_run_id)
         context = ti_key.get_template_context()
         cfg, _ = _callback_config(context)  # refused params: the parse-time config's store
         return tracking.run_link(cfg.tracking, run_id(context))

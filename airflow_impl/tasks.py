@@ -24,6 +24,11 @@ from mlpipeline.runs import record_failure as write_failure
 
 ENGINE = "airflow"
 
+# What each unmapped task instance ran with, for its "MLflow run" link (`monitoring.py`), which
+# Airflow computes in the same process as the task ends: (tracking section, our run id).
+# Rebuilding the task's context there instead would validate every Param once more per task.
+ran_with: dict[tuple[str, str, str], tuple[Any, str]] = {}
+
 
 def _pipeline(context: Context) -> Any:
     from mlpipeline import pipelines
@@ -38,6 +43,8 @@ def run_step(name: str, context: Context, index: int | None = None, **inputs: An
         from mlpipeline.execution import reuse_or_run
 
         cfg, run_dir = run_config(context, pipeline.config_type)
+        if (ti := context.get("ti")) and index is None:  # mapped instances get no links
+            ran_with[(ti.dag_id, ti.run_id, ti.task_id)] = (cfg.tracking, run_dir.name)
         # A mapped upstream arrives as a lazy XCom sequence: one slice is one request, where
         # list() asks item by item and ends on a 404 that Airflow logs as an error.
         inputs = {k: v if isinstance(v, str) else v[:] for k, v in inputs.items()}

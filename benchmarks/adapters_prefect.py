@@ -156,12 +156,12 @@ def gate_model(metrics: str, split: str) -> str:
 
 
 @task
-def register_model(model: str, gate: str) -> str:
+def register_model(model: str, metrics: str, gate: str) -> str:
     return "registration"
 
 
 @task
-def integration_test(registration: str, metrics: str, split: str) -> str:
+def integration_test(registration: str, metrics: str, holdout: str) -> str:
     return "report"
 
 
@@ -178,7 +178,7 @@ def bare_flow(width: int) -> None:
     model = train_model(split, tuning)
     metrics = evaluate_model(model, split)
     gate = gate_model(metrics, split)
-    report = integration_test(register_model(model, gate), metrics, split)
+    report = integration_test(register_model(model, metrics, gate), metrics, split)
     promote_model(gate, report)
 
 

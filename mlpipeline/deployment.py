@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,7 @@ from mlpipeline.registry import (
     _ANY,
     ALIASES,
     PRODUCTION,
+    REGISTRY_SECTIONS,
     STAGING,
     AliasChanged,
     Entry,
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlpipeline.config import DeploymentConfig
-    from mlpipeline.pipeline import StepOutput
+    from mlpipeline.pipeline import Pipeline, StepOutput
 
 CHECKS = ("load", "output_schema", "latency", "offline_agreement")
 
@@ -322,21 +323,83 @@ def promote(cfg: Any, production: dict[str, Any] | None, tested: dict[str, Any])
         raise storage_error(e, location(cfg)) from None
 
 
-def promote_model(cfg: Any, out: StepOutput, gate: StepOutput, report: StepOutput) -> None:
-    """Move production to the tested model, if production is still the model the gate
-    compared against.
-
-    The same step in every pipeline, declared in each with `PROMOTE_MODEL`. Writes: promotion
-    (promoted, version, reason: the run's registry outcome).
-    """
-    production = gate.json("gate")["production"]
-    out.write_json("promotion", promote(cfg, production, report.json("report")))
+# -- the tail's steps, declared alike in every pipeline --------------------------------------
+# Every pipeline that trains, gates and registers a model ends with the same three steps, with
+# the same input names, so each engine declares the tail once (`airflow_impl.deployment_tasks`,
+# `prefect_impl.deployment_tasks`, `mock_impl.runner.add_deployment`) for every pipeline. What
+# differs per pipeline is named by its `reports`: "metrics", the offline metrics its evaluation
+# step recorded, and "holdout", the rows its probe serves and re-scores.
 
 
-PROMOTE_MODEL: dict[str, Any] = {
-    "inputs": {"gate": "gate_model", "report": "integration_test"},
-    "writes": {"promotion": "promotion.json"},
-    "reads": ("paths", "tracking"),
-    "files": registry_files,
-    "cacheable": False,  # writes the registry
-}
+def register_model_declaration(pipeline: Pipeline, reads: Iterable[str] = ()) -> dict[str, Any]:
+    """`register_model`'s declaration: its body is the pipeline's own (what the registry entry
+    records), calling `stage`; `reads`: the sections that record reads besides `paths`."""
+    return {
+        "inputs": {
+            "model": "train_model",
+            "metrics": pipeline.reports["metrics"][0],
+            "gate": "gate_model",
+        },
+        "writes": {"registration": "registration.json"},
+        "reads": tuple(sorted({*REGISTRY_SECTIONS, *reads})),
+        "files": registry_files,
+        "cacheable": False,  # writes the registry
+    }
+
+
+def declare_integration_test(
+    pipeline: Pipeline, probe: Callable[[Any, pd.DataFrame, dict[str, Any]], Probe], reads: str
+) -> Callable[..., None]:
+    """Declare `integration_test` in `pipeline`: `probe(cfg, holdout rows, offline metrics)` is
+    what it scores; `reads` the config section the probe reads besides `deployment`."""
+    (metrics_step, metrics_name), (holdout_step, holdout_name) = (
+        pipeline.reports["metrics"],
+        pipeline.reports["holdout"],
+    )
+
+    @pipeline.step(
+        inputs={"registration": "register_model", "metrics": metrics_step, "holdout": holdout_step},
+        writes={"report": "integration.json"},
+        reads=tuple(sorted({"deployment", *REGISTRY_SECTIONS, reads})),
+        files=registry_files,
+        cacheable=False,  # reads the registry
+    )
+    def integration_test(
+        cfg: Any,
+        out: StepOutput,
+        registration: StepOutput,
+        metrics: StepOutput,
+        holdout: StepOutput,
+    ) -> None:
+        """Test the staged model as it will be served; fail naming every failed check.
+
+        Writes: report (each check with its reason, the p99 latency)."""
+        check_staged(
+            cfg,
+            out,
+            registration.json("registration"),
+            lambda: probe(cfg, holdout.frame(holdout_name), metrics.json(metrics_name)),
+        )
+
+    return integration_test
+
+
+def declare_promote_model(pipeline: Pipeline) -> Callable[..., None]:
+    """Declare `promote_model` in `pipeline`: the same step in every pipeline."""
+
+    @pipeline.step(
+        inputs={"gate": "gate_model", "report": "integration_test"},
+        writes={"promotion": "promotion.json"},
+        reads=REGISTRY_SECTIONS,
+        files=registry_files,
+        cacheable=False,  # writes the registry
+    )
+    def promote_model(cfg: Any, out: StepOutput, gate: StepOutput, report: StepOutput) -> None:
+        """Move production to the tested model, if production is still the model the gate
+        compared against.
+
+        Writes: promotion (promoted, version, reason: the run's registry outcome)."""
+        production = gate.json("gate")["production"]
+        out.write_json("promotion", promote(cfg, production, report.json("report")))
+
+    return promote_model

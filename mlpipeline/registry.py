@@ -278,7 +278,7 @@ def registry_files(cfg: Any) -> list[str]:
 
 
 # The config sections `open_registry` reads: the backend key and the file registry's folder.
-REGISTRY_SECTIONS = ("paths", "tracking")
+REGISTRY_SECTIONS = ("paths", "tracking")  # sorted, as declarations list them
 
 
 def open_registry(cfg: PipelineConfig) -> Registry | MlflowRegistry:

@@ -29,7 +29,12 @@ WEATHER = Pipeline(
     dag_id="ml_pipeline",
     config_type=PipelineConfig,
     default_config=WEATHER_CONFIG,
-    reports={"metrics": ("evaluate_model", "metrics"), **MODEL_REPORTS},
+    # The offline metrics and the rows the deployment tail re-scores (`mlpipeline.deployment`).
+    reports={
+        "metrics": ("evaluate_model", "metrics"),
+        "holdout": ("split_data", "holdout"),
+        **MODEL_REPORTS,
+    },
 )
 step = WEATHER.step
 
@@ -237,19 +242,12 @@ def serving_probe(cfg: PipelineConfig, holdout: pd.DataFrame, offline: dict[str,
     )
 
 
-@step(
-    inputs={"model": "train_model", "gate": "gate_model"},
-    writes={"registration": "registration.json"},
-    reads=("paths", "tracking"),
-    files=registry_files,
-    cacheable=False,  # writes the registry
-)
+@step(**deployment.register_model_declaration(WEATHER))
 def register_model(
-    cfg: PipelineConfig, out: StepOutput, model: StepOutput, gate: StepOutput
+    cfg: PipelineConfig, out: StepOutput, model: StepOutput, metrics: StepOutput, gate: StepOutput
 ) -> None:
     """Register the model and give it the staging alias, if the gate said so."""
-    decision = gate.json("gate")
-    candidate = decision["candidate"]
+    decision, candidate = gate.json("gate"), metrics.json("metrics")
     result = deployment.stage(
         cfg,
         promote=decision["promote"],
@@ -268,28 +266,6 @@ def register_model(
     out.write_json("registration", result)
 
 
-@step(
-    inputs={"registration": "register_model", "metrics": "evaluate_model", "split": "split_data"},
-    writes={"report": "integration.json"},
-    reads=("deployment", "paths", "tracking", "training"),
-    files=registry_files,
-    cacheable=False,  # reads the registry
-)
-def integration_test(
-    cfg: PipelineConfig,
-    out: StepOutput,
-    registration: StepOutput,
-    metrics: StepOutput,
-    split: StepOutput,
-) -> None:
-    """Test the staged model as it will be served; fail naming every failed check."""
-    deployment.check_staged(
-        cfg,
-        out,
-        registration.json("registration"),
-        lambda: serving_probe(cfg, split.frame("holdout"), metrics.json("metrics")),
-    )
-
-
+integration_test = deployment.declare_integration_test(WEATHER, serving_probe, reads="training")
 # Moves production, compare-and-swap with the production model the gate compared against.
-promote_model = step(**deployment.PROMOTE_MODEL)(deployment.promote_model)
+promote_model = deployment.declare_promote_model(WEATHER)

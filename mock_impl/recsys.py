@@ -13,7 +13,7 @@ from pathlib import Path
 from mlpipeline.recsys.config import RecsysConfig
 from mlpipeline.recsys.steps import RECSYS
 from mock_impl.engine import DAG
-from mock_impl.runner import new_dag, task_adder
+from mock_impl.runner import add_deployment, new_dag, task_adder
 
 
 def build_dag(cfg: RecsysConfig, run_dir: Path) -> DAG:
@@ -26,12 +26,5 @@ def build_dag(cfg: RecsysConfig, run_dir: Path) -> DAG:
     task("train_model", features="build_features")
     task("evaluate_ab", features="build_features", model="train_model")
     task("gate_model", ab="evaluate_ab")
-    task("register_model", model="train_model", ab="evaluate_ab", gate="gate_model")
-    task(
-        "integration_test",
-        registration="register_model",
-        features="build_features",
-        ab="evaluate_ab",
-    )
-    task("promote_model", gate="gate_model", report="integration_test")
+    add_deployment(task, metrics="evaluate_ab", holdout="build_features")  # stage, test, promote
     return dag

@@ -87,6 +87,15 @@ def task_adder(dag: DAG, pipeline: Pipeline, cfg: Any, run_dir: Path) -> Callabl
     return task
 
 
+def add_deployment(task: Callable[..., None], *, metrics: str, holdout: str) -> None:
+    """The deployment tail every pipeline that trains, gates and registers a model ends with
+    (`mlpipeline.deployment`): `metrics` and `holdout` name the steps that recorded the offline
+    metrics and wrote the rows the integration test re-scores."""
+    task("register_model", model="train_model", metrics=metrics, gate="gate_model")
+    task("integration_test", registration="register_model", metrics=metrics, holdout=holdout)
+    task("promote_model", gate="gate_model", report="integration_test")
+
+
 def build_dag(cfg: Any, run_dir: Path) -> DAG:
     """The DAG of the pipeline `cfg` belongs to, from its wiring file `mock_impl/<name>.py`."""
     wiring = importlib.import_module(f"mock_impl.{pipelines.for_config(cfg).name}")

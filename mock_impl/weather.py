@@ -12,7 +12,7 @@ from pathlib import Path
 from mlpipeline.config import PipelineConfig
 from mlpipeline.steps import WEATHER, n_candidates
 from mock_impl.engine import DAG
-from mock_impl.runner import new_dag, task_adder
+from mock_impl.runner import add_deployment, new_dag, task_adder
 
 
 def build_dag(cfg: PipelineConfig, run_dir: Path) -> DAG:
@@ -27,12 +27,5 @@ def build_dag(cfg: PipelineConfig, run_dir: Path) -> DAG:
     task("train_model", split="split_data", tuning="tune_model")
     task("evaluate_model", model="train_model", split="split_data")
     task("gate_model", metrics="evaluate_model", split="split_data")
-    task("register_model", model="train_model", gate="gate_model")
-    task(
-        "integration_test",
-        registration="register_model",
-        metrics="evaluate_model",
-        split="split_data",
-    )
-    task("promote_model", gate="gate_model", report="integration_test")
+    add_deployment(task, metrics="evaluate_model", holdout="split_data")  # stage, test, promote
     return dag

@@ -19,6 +19,8 @@ steps of `mlpipeline.steps`, the same names, output directories passed from task
   registry are never cached.
 * **Alerts**: a task that fails for good writes down why (`hooks.record_failure`); the flow's
   `on_failure` hook sends one alert per failed run through the shared notifier.
+* **Deployment**: `register_model`, `integration_test` and `promote_model` are the same tasks in
+  every flow that registers a model (`deployment_tasks.py`), called with positional arguments.
 * **Dashboard** (`monitoring.py`): a finished run publishes keyed table and markdown artifacts
   of its metrics and gate decision; each run adds a version under the same keys.
 
@@ -39,6 +41,7 @@ from mlpipeline.config import PipelineConfig
 from mlpipeline.steps import WEATHER
 from prefect_impl.attempts import run_step
 from prefect_impl.cache import SERIALIZER, STEP_CACHE
+from prefect_impl.deployment_tasks import integration_test, promote_model, register_model
 from prefect_impl.hooks import alert_on_failure, record_failure, retry_if_transient
 from prefect_impl.monitoring import publish_run
 from prefect_impl.options import configured
@@ -89,31 +92,6 @@ def gate_model(cfg: PipelineConfig, run_dir: str, metrics: str, split: str) -> s
     return run_step(WEATHER, "gate_model", cfg, run_dir, metrics=metrics, split=split)
 
 
-@task(cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
-def register_model(cfg: PipelineConfig, run_dir: str, model: str, gate: str) -> str:
-    return run_step(WEATHER, "register_model", cfg, run_dir, model=model, gate=gate)
-
-
-@task(cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
-def integration_test(
-    cfg: PipelineConfig, run_dir: str, registration: str, metrics: str, split: str
-) -> str:
-    return run_step(
-        WEATHER,
-        "integration_test",
-        cfg,
-        run_dir,
-        registration=registration,
-        metrics=metrics,
-        split=split,
-    )
-
-
-@task(cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
-def promote_model(cfg: PipelineConfig, run_dir: str, gate: str, report: str) -> str:
-    return run_step(WEATHER, "promote_model", cfg, run_dir, gate=gate, report=report)
-
-
 # The flow's options; the recommender's flow (recsys.py) takes the same.
 FLOW_OPTIONS: dict[str, Any] = {
     "flow_run_name": "{run_id}",
@@ -148,11 +126,9 @@ def ml_pipeline(cfg: PipelineConfig, run_id: str) -> dict[str, Any]:
     model = configured(train_model, cfg)(cfg, run_dir, split=split, tuning=tuning, wait_for=tuned)
     metrics = configured(evaluate_model, cfg)(cfg, run_dir, model=model, split=split)
     gate = configured(gate_model, cfg)(cfg, run_dir, metrics=metrics, split=split)
-    registration = configured(register_model, cfg)(cfg, run_dir, model=model, gate=gate)
-    report = configured(integration_test, cfg)(
-        cfg, run_dir, registration=registration, metrics=metrics, split=split
-    )
-    promotion = configured(promote_model, cfg)(cfg, run_dir, gate=gate, report=report)
+    registration = configured(register_model, cfg)(cfg, run_dir, model, metrics, gate)
+    report = configured(integration_test, cfg)(cfg, run_dir, registration, metrics, split)
+    promotion = configured(promote_model, cfg)(cfg, run_dir, gate, report)
 
     outputs = {
         "load_data": raw,

@@ -4,10 +4,10 @@ Read it beside `mock_impl/recsys.py` and `airflow_impl/dags/recsys_retrain.py`: 
 of `mlpipeline.recsys.steps`, the same names, output directories passed from task to task. The
 plumbing is the weather flow's (`flow.py` explains it): one typed `cfg` parameter, retries and
 timeouts from `[orchestration]` (`options.configured`), permanent errors not retried, one alert
-per failed run (`hooks`), the same flow options (`flow.FLOW_OPTIONS`). Steps with side effects
-(the profile state database, the registry) use `NO_CACHE`. One flow run is one day
-(``cfg.data.date``): a backfill is one run per day, in order, because each day's merge builds on
-the state the day before left.
+per failed run (`hooks`), the same flow options (`flow.FLOW_OPTIONS`) and deployment tasks
+(`deployment_tasks.py`). Steps with side effects (the profile state database, the registry) use
+`NO_CACHE`. One flow run is one day (``cfg.data.date``): a backfill is one run per day, in
+order, because each day's merge builds on the state the day before left.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from mlpipeline.execution import run_step
 from mlpipeline.recsys.config import RecsysConfig
 from mlpipeline.recsys.steps import RECSYS
 from prefect_impl.cache import STEP_CACHE
+from prefect_impl.deployment_tasks import integration_test, promote_model, register_model
 from prefect_impl.flow import FLOW_OPTIONS
 from prefect_impl.hooks import record_failure, retry_if_transient
 from prefect_impl.monitoring import publish_run
@@ -58,31 +59,6 @@ def gate_model(cfg: RecsysConfig, run_dir: str, ab: str) -> str:
     return run_step(RECSYS, "gate_model", cfg, run_dir, ab=ab)
 
 
-@task(cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
-def register_model(cfg: RecsysConfig, run_dir: str, model: str, ab: str, gate: str) -> str:
-    return run_step(RECSYS, "register_model", cfg, run_dir, model=model, ab=ab, gate=gate)
-
-
-@task(cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
-def integration_test(
-    cfg: RecsysConfig, run_dir: str, registration: str, features: str, ab: str
-) -> str:
-    return run_step(
-        RECSYS,
-        "integration_test",
-        cfg,
-        run_dir,
-        registration=registration,
-        features=features,
-        ab=ab,
-    )
-
-
-@task(cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient, on_failure=[record_failure])
-def promote_model(cfg: RecsysConfig, run_dir: str, gate: str, report: str) -> str:
-    return run_step(RECSYS, "promote_model", cfg, run_dir, gate=gate, report=report)
-
-
 @flow(name="recsys_retrain", **FLOW_OPTIONS)
 def recsys_retrain(cfg: RecsysConfig, run_id: str) -> dict[str, Any]:
     """Retrain the recommender on one day, A/B it against production, deploy if better
@@ -95,11 +71,9 @@ def recsys_retrain(cfg: RecsysConfig, run_id: str) -> dict[str, Any]:
     model = configured(train_model, cfg)(cfg, run_dir, features=features)
     ab = configured(evaluate_ab, cfg)(cfg, run_dir, features=features, model=model)
     gate = configured(gate_model, cfg)(cfg, run_dir, ab=ab)
-    registration = configured(register_model, cfg)(cfg, run_dir, model=model, ab=ab, gate=gate)
-    report = configured(integration_test, cfg)(
-        cfg, run_dir, registration=registration, features=features, ab=ab
-    )
-    promotion = configured(promote_model, cfg)(cfg, run_dir, gate=gate, report=report)
+    registration = configured(register_model, cfg)(cfg, run_dir, model, ab, gate)
+    report = configured(integration_test, cfg)(cfg, run_dir, registration, ab, features)
+    promotion = configured(promote_model, cfg)(cfg, run_dir, gate, report)
 
     outputs = {
         "extract": events,

@@ -16,6 +16,8 @@ directory, so XCom carries paths, never data frames.
   `cache_enabled`, a step whose code, config and inputs match a stored entry returns the stored
   output instead of recomputing it.
 - **Alerts**: one per failed run, sent by the DAG's `on_failure_callback`.
+- **Deployment**: `register_model`, `integration_test` and `promote_model` are the same tasks
+  in every DAG that registers a model (`airflow_impl.deployment_tasks`).
 - **Dashboard**: each task has an "MLflow run" link to this run's page in the MLflow UI
   (`airflow_impl.monitoring`).
 
@@ -29,6 +31,7 @@ from typing import Any
 
 from airflow.sdk import dag, task
 
+from airflow_impl.deployment_tasks import integration_test, promote_model, register_model
 from airflow_impl.monitoring import link_to_mlflow
 from airflow_impl.params import as_params, default_config, retry_policy
 from airflow_impl.tasks import alert_once, record_failure, run_step
@@ -79,23 +82,6 @@ def gate_model(metrics: str, split: str, **context: Any) -> str:
     return run_step("gate_model", context, metrics=metrics, split=split)
 
 
-@task
-def register_model(model: str, gate: str, **context: Any) -> str:
-    return run_step("register_model", context, model=model, gate=gate)
-
-
-@task
-def integration_test(registration: str, metrics: str, split: str, **context: Any) -> str:
-    return run_step(
-        "integration_test", context, registration=registration, metrics=metrics, split=split
-    )
-
-
-@task
-def promote_model(gate: str, report: str, **context: Any) -> str:
-    return run_step("promote_model", context, gate=gate, report=report)
-
-
 @dag(
     dag_id="ml_pipeline",
     schedule="@daily",
@@ -118,7 +104,7 @@ def ml_pipeline():
     model = train_model(split, tuning)
     metrics = evaluate_model(model, split)
     gate = gate_model(metrics, split)
-    registration = register_model(model, gate)
+    registration = register_model(model, metrics, gate)
     report = integration_test(registration, metrics, split)
     promote_model(gate, report)
 

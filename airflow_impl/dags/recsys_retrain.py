@@ -16,6 +16,8 @@ TaskFlow DAG: one task per step, named as the step; XCom carries output director
 - **Retries** follow `[orchestration]`; bad data or a bad config fail at once.
   `merge_profiles` is safe to retry: a day already merged is recognised and not counted twice.
 - **Alerts**: one per failed run (`on_failure_callback`), through the shared notifier.
+- **Deployment**: `register_model`, `integration_test` and `promote_model` are the same tasks
+  in every DAG that registers a model (`airflow_impl.deployment_tasks`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 from airflow.sdk import Param, dag, task
 
+from airflow_impl.deployment_tasks import integration_test, promote_model, register_model
 from airflow_impl.monitoring import link_to_mlflow
 from airflow_impl.params import as_params, default_config, retry_policy
 from airflow_impl.tasks import alert_once, record_failure, run_step
@@ -65,23 +68,6 @@ def gate_model(ab: str, **context: Any) -> str:
     return run_step("gate_model", context, ab=ab)
 
 
-@task
-def register_model(model: str, ab: str, gate: str, **context: Any) -> str:
-    return run_step("register_model", context, model=model, ab=ab, gate=gate)
-
-
-@task
-def integration_test(registration: str, features: str, ab: str, **context: Any) -> str:
-    return run_step(
-        "integration_test", context, registration=registration, features=features, ab=ab
-    )
-
-
-@task
-def promote_model(gate: str, report: str, **context: Any) -> str:
-    return run_step("promote_model", context, gate=gate, report=report)
-
-
 @dag(
     dag_id="recsys_retrain",
     schedule="@daily",
@@ -105,7 +91,7 @@ def recsys_retrain():
     ab = evaluate_ab(features, model)
     gate = gate_model(ab)
     registration = register_model(model, ab, gate)
-    report = integration_test(registration, features, ab)
+    report = integration_test(registration, ab, features)
     promote_model(gate, report)
 
 

@@ -43,7 +43,13 @@ RECSYS = Pipeline(
     dag_id="recsys_retrain",
     config_type=RecsysConfig,
     default_config=CONFIGS / "recsys.toml",
-    reports={"metrics": ("evaluate_ab", "ab"), **MODEL_REPORTS},
+    # The offline metrics and the rows the deployment tail re-scores (`mlpipeline.deployment`):
+    # the A/B table and day D's candidate rows.
+    reports={
+        "metrics": ("evaluate_ab", "ab"),
+        "holdout": ("build_features", "evaluation"),
+        **MODEL_REPORTS,
+    },
 )
 step = RECSYS.step
 STATE_TABLES = ("user_profiles", "item_stats", "user_items", "merged_deliveries")
@@ -413,15 +419,9 @@ def mean_ndcg(frame: pd.DataFrame, score: str, k: int) -> float | None:
     return float(ndcg[ndcg.notna()].mean()) if ndcg.notna().any() else None
 
 
-@step(
-    inputs={"model": "train_model", "ab": "evaluate_ab", "gate": "gate_model"},
-    writes={"registration": "registration.json"},
-    reads=("data", "paths", "tracking"),
-    files=registry_files,
-    cacheable=False,  # writes the registry
-)
+@step(**deployment.register_model_declaration(RECSYS, reads=("data",)))
 def register_model(
-    cfg: RecsysConfig, out: StepOutput, model: StepOutput, ab: StepOutput, gate: StepOutput
+    cfg: RecsysConfig, out: StepOutput, model: StepOutput, metrics: StepOutput, gate: StepOutput
 ) -> None:
     """Register the candidate and give it the staging alias, if the gate said so.
 
@@ -430,7 +430,7 @@ def register_model(
     decision = gate.json("gate")
 
     def record() -> dict[str, Any]:
-        meta, ab_table = model.json("meta"), ab.json("ab")
+        meta, ab_table = model.json("meta"), metrics.json("ab")
         return {
             "pipeline": "recsys",
             "run_day": run_day(cfg).isoformat(),
@@ -458,31 +458,6 @@ def register_model(
     out.write_json("registration", result)
 
 
-@step(
-    inputs={"registration": "register_model", "features": "build_features", "ab": "evaluate_ab"},
-    writes={"report": "integration.json"},
-    reads=("deployment", "evaluation", "paths", "tracking"),
-    files=registry_files,
-    cacheable=False,  # reads the registry
-)
-def integration_test(
-    cfg: RecsysConfig,
-    out: StepOutput,
-    registration: StepOutput,
-    features: StepOutput,
-    ab: StepOutput,
-) -> None:
-    """Test the staged ranker as it will be served; fail naming every failed check.
-
-    Writes: report (each check with its reason, the p99 latency).
-    """
-    deployment.check_staged(
-        cfg,
-        out,
-        registration.json("registration"),
-        lambda: serving_probe(cfg, features.frame("evaluation"), ab.json("ab")),
-    )
-
-
+integration_test = deployment.declare_integration_test(RECSYS, serving_probe, reads="evaluation")
 # Moves production, compare-and-swap with the production model the gate compared against.
-promote_model = step(**deployment.PROMOTE_MODEL)(deployment.promote_model)
+promote_model = deployment.declare_promote_model(RECSYS)

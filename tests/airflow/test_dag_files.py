@@ -105,6 +105,16 @@ def test_recsys_dag_is_its_declaration_and_backfills_days_in_order():
     assert dag.params["data_date"] == ""  # a scheduled run takes its own day
 
 
+def test_both_dags_run_the_one_deployment_tail():
+    from airflow_impl import deployment_tasks
+
+    for dag_id in ("ml_pipeline", "recsys_retrain"):
+        dag = runner.load_dag(dag_id)
+        for name in ("register_model", "integration_test", "promote_model"):
+            shared = getattr(deployment_tasks, name).function
+            assert dag.get_task(name).python_callable is shared, (dag_id, name)
+
+
 def test_a_scheduled_recsys_run_processes_the_day_of_its_data_interval(tmp_path):
     from datetime import UTC, datetime
 

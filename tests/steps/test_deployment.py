@@ -166,3 +166,26 @@ def test_production_moved_meanwhile_is_not_overwritten(tmp_path, registry_copy, 
     outcome = promote_if_passed(reg, report, expected=production.sha256)
     assert not outcome["promoted"] and "production changed" in outcome["reason"]
     assert reg.production().version == other.version != staged.version
+
+
+def test_every_model_pipeline_ends_with_the_same_tail():
+    """The tail's inputs are named alike in every pipeline, so each engine declares it once."""
+    from mlpipeline import pipelines
+
+    for name in pipelines.PIPELINES:
+        p = pipelines.get(name)
+        metrics, holdout = p.reports["metrics"][0], p.reports["holdout"][0]
+        assert p.steps["register_model"].inputs == {
+            "model": "train_model",
+            "metrics": metrics,
+            "gate": "gate_model",
+        }, name
+        assert p.steps["integration_test"].inputs == {
+            "registration": "register_model",
+            "metrics": metrics,
+            "holdout": holdout,
+        }, name
+        assert p.steps["promote_model"].inputs == {
+            "gate": "gate_model",
+            "report": "integration_test",
+        }
