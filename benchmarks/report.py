@@ -25,7 +25,8 @@ ENGINE_ORDER = tuple(engines.MEASURED)  # a new engine sorts after these
 def load(input_dir: Path) -> list[dict[str, Any]]:
     """The pytest-benchmark runs in `input_dir`; other JSON beside them (the production and
     recsys studies, with reports of their own) is not this report's."""
-    runs = [json.loads(f.read_text()) | {"file": f.name} for f in sorted(input_dir.glob("*.json"))]
+    found = {f.name: json.loads(f.read_text()) for f in sorted(input_dir.glob("*.json"))}
+    runs = [r | {"file": name} for name, r in found.items() if isinstance(r, dict)]
     runs = [r for r in runs if "benchmarks" in r]
     if not runs:
         raise SystemExit(f"no benchmark JSON in {input_dir}: run `python -m benchmarks run` first")
@@ -377,6 +378,7 @@ def markdown(tables: dict[str, list[dict[str, Any]]], runs: list[dict[str, Any]]
                 for r in t["wiring"]
             ],
         ),
+        *wiring_pairs_markdown(t.get("wiring_pairs", [])),
         "",
         "## Overhead: chains of no-op tasks",
         "",
@@ -497,9 +499,48 @@ def markdown(tables: dict[str, list[dict[str, Any]]], runs: list[dict[str, Any]]
     return "\n".join(parts) + "\n"
 
 
+def wiring_pairs(input_dir: Path) -> list[dict[str, Any]]:
+    """`python -m benchmarks.bench_wiring`'s interleaved pairs (`wiring.json`), if measured."""
+    path = input_dir / "wiring.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def wiring_pairs_markdown(pairs: list[dict[str, Any]]) -> list[str]:
+    if not pairs:
+        return []
+    rows = [
+        [
+            p["engine"],
+            p["variant"],
+            "on" if p["param_validation"] else "stubbed (diagnostic)",
+            len(p["pairs_s"]),
+            p["bare_median_s"],
+            p["ours_median_s"],
+            p["ms_per_task"],
+            f"{p['ratio']:+.0%}",
+            f"{p['pair_ratio_median']:+.0%}",
+            f"{p['load_1min']['median']:.1f}",
+            p["measured"],
+        ]
+        for p in pairs
+    ]
+    header = ["engine", "variant", "Param validation", "pairs", "bare s", "ours s"]
+    header += ["ours ms/task", "ratio", "per-pair ratio", "load", "measured"]
+    return [
+        "",
+        "Interleaved pairs (`python -m benchmarks.bench_wiring ENGINE`: one bare run, then one "
+        "of ours, per round, so both see the same machine load; medians; `wiring.json`). "
+        "Where the rest of the cost goes, and why the goal is not met for Airflow and the mock "
+        "engine: `benchmarks/bench_wiring.py` and the README.",
+        "",
+        _table(header, rows),
+    ]
+
+
 def write_report(input_dir: Path, output_dir: Path) -> list[Path]:
     runs = load(input_dir)
     tables = summarise(runs)
+    tables["wiring_pairs"] = wiring_pairs(input_dir)
     written = write_plots(tables, output_dir)
     written.append(artifacts.write_json(output_dir / "summary.json", tables))
     written.append(
