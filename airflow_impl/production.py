@@ -26,7 +26,7 @@ import httpx
 
 from airflow_impl import RUN_ID_PARAM, records
 from airflow_impl.records import Instance
-from mlpipeline import pipelines, progress
+from mlpipeline import pipelines, progress, tracking
 from mlpipeline.config import PipelineConfig
 from mlpipeline.runs import RunResult, TaskRecord
 from mlpipeline.stack import stacks
@@ -157,7 +157,7 @@ def run_pipeline(cfg: PipelineConfig, *, run_id: str, timeout: float = 1800.0) -
     pipeline = pipelines.for_config(cfg)
     dag_id = pipeline.dag_id
     env = stacks.client_env(ENGINE)
-    cfg = stacks.with_stack_alerts(cfg, env)  # a failure reaches the stack's mailbox
+    cfg = stacks.on_stack(cfg, env)  # alerts to its mailbox, tracking on its MLflow server
     run_dir = Path(cfg.paths.artifacts) / run_id
     api = AirflowAPI(env["AIRFLOW_API"])
     try:
@@ -172,7 +172,7 @@ def run_pipeline(cfg: PipelineConfig, *, run_id: str, timeout: float = 1800.0) -
         graph = edges(api, dag_id)
     finally:
         api.close()
-    return records.run_result(
+    result = records.run_result(
         pipeline,
         run_id,
         run_dir,
@@ -190,3 +190,5 @@ def run_pipeline(cfg: PipelineConfig, *, run_id: str, timeout: float = 1800.0) -
             "cache": "artifact reuse" if cfg.cache.enabled else "off",
         },
     )
+    tracking.log_run(result, cfg)  # on the stack's MLflow server; never fails the run
+    return result

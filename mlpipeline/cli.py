@@ -32,6 +32,7 @@ from mlpipeline.config import PipelineConfig, load_config
 from mlpipeline.errors import ConfigError, PipelineError
 from mlpipeline.paths import WEATHER_CONFIG
 from mlpipeline.stack import cli as stack_cli
+from mlpipeline.stack import stacks
 
 CANCELLED = 130  # the shell's code for a process ended by SIGINT
 _ICONS = {"pending": "·", "running": "▶", "done": "✔", "cached": "↺", "failed": "✘"}
@@ -176,6 +177,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
             console.print(f"landing zone was empty: generated {len(landed)} day(s)")
     if args.mode == "production":
         engine = stack_cli.production_engine(args.engine)
+        # Its stack's SMTP and MLflow servers: the runner logs the run there, and so does
+        # run_once below (idempotent by run id), not into the embedded store.
+        configs = [stacks.on_stack(c, stacks.client_env(args.engine)) for c in configs]
     else:
         engine = engines.load(args.engine)
     for n, cfg in enumerate(configs):

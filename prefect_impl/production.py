@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mlpipeline import pipelines, progress
+from mlpipeline import pipelines, progress, tracking
 from mlpipeline.config import PipelineConfig
 from mlpipeline.runs import FAILED, FAILURES, SUCCESS, RunResult
 from mlpipeline.stack import stacks
@@ -106,7 +106,7 @@ def _run(cfg: PipelineConfig, run_id: str, timeout: float, env: dict[str, str]) 
     from prefect_impl.hooks import log_location
     from prefect_impl.runner import expected_task_runs
 
-    cfg = stacks.with_stack_alerts(cfg, env)  # a failure reaches the stack's mailbox
+    cfg = stacks.on_stack(cfg, env)  # alerts to its mailbox, tracking on its MLflow server
     pipeline = pipelines.for_config(cfg)
     run_dir = Path(cfg.paths.artifacts) / run_id
     started = time.perf_counter()
@@ -123,7 +123,7 @@ def _run(cfg: PipelineConfig, run_id: str, timeout: float, env: dict[str, str]) 
     expected = expected_task_runs(cfg, outputs, run_dir / FAILURES)
     runs = task_runs.read_task_runs(flow_run.id, expected)
     tasks = task_runs.task_records(runs, pipeline.order, flow_failed=not ok)
-    return RunResult.finished(
+    result = RunResult.finished(
         pipeline,
         tasks,
         None if ok else flow_run.state.message,
@@ -143,3 +143,5 @@ def _run(cfg: PipelineConfig, run_id: str, timeout: float, env: dict[str, str]) 
             "cache": str(Path(cfg.paths.cache) / "prefect") if cfg.cache.enabled else "off",
         },
     )
+    tracking.log_run(result, cfg)  # on the stack's MLflow server; never fails the run
+    return result
