@@ -32,7 +32,6 @@ from mlpipeline.config import PipelineConfig, load_config
 from mlpipeline.errors import ConfigError, PipelineError
 from mlpipeline.paths import WEATHER_CONFIG
 from mlpipeline.stack import cli as stack_cli
-from mlpipeline.stack import stacks
 
 CANCELLED = 130  # the shell's code for a process ended by SIGINT
 _ICONS = {"pending": "·", "running": "▶", "done": "✔", "cached": "↺", "failed": "✘"}
@@ -177,9 +176,6 @@ def run(args: argparse.Namespace, console: Console) -> int:
             console.print(f"landing zone was empty: generated {len(landed)} day(s)")
     if args.mode == "production":
         engine = stack_cli.production_engine(args.engine)
-        # Its stack's SMTP and MLflow servers: the runner logs the run there, and so does
-        # run_once below (idempotent by run id), not into the embedded store.
-        configs = [stacks.on_stack(c, stacks.client_env(args.engine)) for c in configs]
     else:
         engine = engines.load(args.engine)
     for n, cfg in enumerate(configs):
@@ -224,7 +220,8 @@ def run_once(engine: Any, pipeline: Any, cfg: Any, run_id: str, console: Console
     result.save()
     from mlpipeline import tracking  # after the run: MLflow's import is not on its clock
 
-    tracking.log_run(result, cfg)  # never fails the run; no client here: queued in the outbox
+    if result.settings.get("mode") != "production":  # those log to their stack's MLflow server
+        tracking.log_run(result, cfg)  # never fails the run; no client here: queued in the outbox
     console.print(summary.render(result))
     return 0 if result.ok else 1
 

@@ -23,10 +23,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mlpipeline import pipelines, progress, tracking
+from mlpipeline import pipelines, progress
 from mlpipeline.config import PipelineConfig
 from mlpipeline.runs import FAILED, FAILURES, SUCCESS, RunResult
-from mlpipeline.stack import stacks
+from mlpipeline.stack import mlflow_server, stacks
 
 ENGINE = "prefect"
 DEPLOYMENT = "ml_pipeline/production"
@@ -137,11 +137,12 @@ def _run(cfg: PipelineConfig, run_id: str, timeout: float, env: dict[str, str]) 
         log_location=log_location(run_dir, flow_run.id),
         settings={
             "runs_with": "production stack: server + deployment runner, run_deployment()",
+            "mode": "production",  # the MLflow run's `mode` tag
             "database": "postgres",
             "api": env["PREFECT_API_URL"],
             "ui_run": env["PREFECT_API_URL"].removesuffix("/api") + f"/runs/flow-run/{flow_run.id}",
             "cache": str(Path(cfg.paths.cache) / "prefect") if cfg.cache.enabled else "off",
         },
     )
-    tracking.log_run(result, cfg)  # on the stack's MLflow server; never fails the run
+    mlflow_server.log_run(result, cfg, env)  # on the stack's MLflow server; never raises
     return result
