@@ -39,7 +39,7 @@ from mlpipeline.stack import procs
 if TYPE_CHECKING:
     from mlpipeline.stack.stacks import Stack
 
-PORT = 18500
+PORTS = {"airflow": 18500, "prefect": 18501}  # both stacks can be up at once
 PYTHON_ENV = "MLPIPELINE_MLFLOW_PYTHON"
 TRACKING_ENV = "MLPIPELINE_MLFLOW_URI"  # in the pid file's client env: what runs log to
 
@@ -78,7 +78,8 @@ def python(logs: Path) -> str:
 def start(stack: Stack, env: dict[str, str]) -> None:
     """Launch the server; `wait` checks it is healthy. Its first start (imports, then the
     store's migrations) took 75 s on a loaded 2-core machine: it overlaps the engine's start."""
-    port = stack.ports["mlflow"] = procs.choose_port(PORT, list(stack.ports.values()))
+    port = procs.choose_port(PORTS[stack.engine], list(stack.ports.values()))
+    stack.ports["mlflow"] = port
     store = stack.home / "mlflow"
     (store / "artifacts").mkdir(parents=True, exist_ok=True)
     argv = server_argv(
