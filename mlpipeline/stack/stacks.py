@@ -224,6 +224,8 @@ def restart(engine: str, name: str, root: Path | None = None) -> Component:
     if procs.alive(old.pid):
         raise StackError(f"{name} is still running (pid {old.pid}): stop it first")
     env = env_for_children(engine_module(engine).environment(stack))
+    if name == "mlflow":
+        env.update(mlflow_server.SERVER_ENV)
     new = procs.start(name, old.argv, env, stack.logs, port=old.port)
     stack.components[index] = new
     stack.save()
