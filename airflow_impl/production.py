@@ -29,7 +29,7 @@ from airflow_impl.records import Instance
 from mlpipeline import pipelines, progress
 from mlpipeline.config import PipelineConfig
 from mlpipeline.runs import RunResult, TaskRecord
-from mlpipeline.stack import stacks
+from mlpipeline.stack import mlflow_server, stacks
 
 ENGINE = "airflow"
 _PROGRESS = {"running": "running", "success": "done", "failed": "failed"}
@@ -157,7 +157,7 @@ def run_pipeline(cfg: PipelineConfig, *, run_id: str, timeout: float = 1800.0) -
     pipeline = pipelines.for_config(cfg)
     dag_id = pipeline.dag_id
     env = stacks.client_env(ENGINE)
-    cfg = stacks.with_stack_alerts(cfg, env)  # a failure reaches the stack's mailbox
+    cfg = stacks.on_stack(cfg, env)  # alerts to its mailbox, tracking on its MLflow server
     run_dir = Path(cfg.paths.artifacts) / run_id
     api = AirflowAPI(env["AIRFLOW_API"])
     try:
@@ -172,7 +172,7 @@ def run_pipeline(cfg: PipelineConfig, *, run_id: str, timeout: float = 1800.0) -
         graph = edges(api, dag_id)
     finally:
         api.close()
-    return records.run_result(
+    result = records.run_result(
         pipeline,
         run_id,
         run_dir,
@@ -183,6 +183,7 @@ def run_pipeline(cfg: PipelineConfig, *, run_id: str, timeout: float = 1800.0) -
         wall_seconds=wall,
         settings={
             "runs_with": "production stack: scheduler + executor, triggered over REST",
+            "mode": "production",  # the MLflow run's `mode` tag
             "database": "postgres",
             "api": env["AIRFLOW_API"],
             "ui_run": f"{env['AIRFLOW_API']}/dags/{dag_id}/runs/{run_id}",
@@ -190,3 +191,5 @@ def run_pipeline(cfg: PipelineConfig, *, run_id: str, timeout: float = 1800.0) -
             "cache": "artifact reuse" if cfg.cache.enabled else "off",
         },
     )
+    mlflow_server.log_run(result, cfg, env)  # on the stack's MLflow server; never raises
+    return result

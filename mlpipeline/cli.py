@@ -220,7 +220,8 @@ def run_once(engine: Any, pipeline: Any, cfg: Any, run_id: str, console: Console
     result.save()
     from mlpipeline import tracking  # after the run: MLflow's import is not on its clock
 
-    tracking.log_run(result, cfg)  # never fails the run; no client here: queued in the outbox
+    if result.settings.get("mode") != "production":  # those log to their stack's MLflow server
+        tracking.log_run(result, cfg)  # never fails the run; no client here: queued in the outbox
     console.print(summary.render(result))
     return 0 if result.ok else 1
 

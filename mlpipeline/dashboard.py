@@ -74,6 +74,28 @@ def server_installed() -> bool:
     )
 
 
+# The server's settings, shared with the production stacks' MLflow component
+# (`mlpipeline.stack.mlflow_server`), which starts it with the `mlflow` environment's interpreter.
+SERVER_ENV = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    # No background job runner (a huey consumer with 5 workers): the UI needs none of it.
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+}
+
+
+def server_argv(python: str, port: int, backend_uri: str, artifact_root: str) -> list[str]:
+    """`mlflow server` on loopback, one worker, over this store."""
+    return [
+        python, "-m", "mlflow", "server",
+        "--host", HOST,
+        "--port", str(port),
+        "--workers", "1",
+        "--backend-store-uri", backend_uri,
+        "--default-artifact-root", artifact_root,
+        "--no-serve-artifacts",  # artifacts live in a local directory clients write and it reads
+    ]  # fmt: skip
+
+
 def start(config: TrackingConfig, port: int = DEFAULT_PORT, timeout: float = 180.0) -> Dashboard:
     """Start `mlflow server` on loopback over the embedded store; return once /health answers."""
     if not server_installed():
@@ -90,21 +112,8 @@ def start(config: TrackingConfig, port: int = DEFAULT_PORT, timeout: float = 180
         tracking.client(config).search_experiments(max_results=1)
     log = Path(config.store) / "server.log"
     url = f"http://{HOST}:{port}"
-    cmd = [
-        sys.executable, "-m", "mlflow", "server",
-        "--host", HOST,
-        "--port", str(port),
-        "--workers", "1",
-        "--backend-store-uri", uri,
-        "--default-artifact-root", artifact_root,
-        "--no-serve-artifacts",  # artifacts live in a local directory this server reads
-    ]  # fmt: skip
-    env = {
-        **os.environ,
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        # No background job runner (a huey consumer with 5 workers): the UI needs none of it.
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-    }
+    cmd = server_argv(sys.executable, port, uri, artifact_root)
+    env = {**os.environ, **SERVER_ENV}
     with open(log, "ab") as out:
         process = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True

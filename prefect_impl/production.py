@@ -26,7 +26,7 @@ from typing import Any
 from mlpipeline import pipelines, progress
 from mlpipeline.config import PipelineConfig
 from mlpipeline.runs import FAILED, FAILURES, SUCCESS, RunResult
-from mlpipeline.stack import stacks
+from mlpipeline.stack import mlflow_server, stacks
 
 ENGINE = "prefect"
 DEPLOYMENT = "ml_pipeline/production"
@@ -106,7 +106,7 @@ def _run(cfg: PipelineConfig, run_id: str, timeout: float, env: dict[str, str]) 
     from prefect_impl.hooks import log_location
     from prefect_impl.runner import expected_task_runs
 
-    cfg = stacks.with_stack_alerts(cfg, env)  # a failure reaches the stack's mailbox
+    cfg = stacks.on_stack(cfg, env)  # alerts to its mailbox, tracking on its MLflow server
     pipeline = pipelines.for_config(cfg)
     run_dir = Path(cfg.paths.artifacts) / run_id
     started = time.perf_counter()
@@ -123,7 +123,7 @@ def _run(cfg: PipelineConfig, run_id: str, timeout: float, env: dict[str, str]) 
     expected = expected_task_runs(cfg, outputs, run_dir / FAILURES)
     runs = task_runs.read_task_runs(flow_run.id, expected)
     tasks = task_runs.task_records(runs, pipeline.order, flow_failed=not ok)
-    return RunResult.finished(
+    result = RunResult.finished(
         pipeline,
         tasks,
         None if ok else flow_run.state.message,
@@ -137,9 +137,12 @@ def _run(cfg: PipelineConfig, run_id: str, timeout: float, env: dict[str, str]) 
         log_location=log_location(run_dir, flow_run.id),
         settings={
             "runs_with": "production stack: server + deployment runner, run_deployment()",
+            "mode": "production",  # the MLflow run's `mode` tag
             "database": "postgres",
             "api": env["PREFECT_API_URL"],
             "ui_run": env["PREFECT_API_URL"].removesuffix("/api") + f"/runs/flow-run/{flow_run.id}",
             "cache": str(Path(cfg.paths.cache) / "prefect") if cfg.cache.enabled else "off",
         },
     )
+    mlflow_server.log_run(result, cfg, env)  # on the stack's MLflow server; never raises
+    return result

@@ -13,7 +13,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from mlpipeline.stack import stacks
+from mlpipeline.stack import mlflow_server, stacks
 from mlpipeline.stack.procs import StackError
 
 
@@ -66,6 +66,7 @@ def _up(args: argparse.Namespace, console: Console) -> int:
         f"{args.engine} stack up in {stack.ready_seconds:.1f} s "
         f"({stack.executor}, {stack.rss_bytes() / 2**20:.0f} MB RSS); "
         f"UI: {stacks.engine_module(args.engine).ui_url(stack)}\n"
+        f"MLflow (the runs' tracking, its UI): {stack.env.get(mlflow_server.TRACKING_ENV)}\n"
         f"alert e-mails: {stack.env.get('MLPIPELINE_MAILDIR')} (the stack's SMTP server)\n"
         f"stop it with: python -m mlpipeline stack down --engine {args.engine}",
         highlight=False,
@@ -80,7 +81,16 @@ def _status(args: argparse.Namespace, console: Console) -> int:
         return 1
     down = [name for name, alive in report["processes"].items() if not alive]
     sick = [k for k, v in report["health"].items() if v != "healthy"]
-    for key in ("engine", "executor", "ui", "mail", "rss_mb", "ready_seconds", "pid_file"):
+    for key in (
+        "engine",
+        "executor",
+        "ui",
+        "mlflow",
+        "mail",
+        "rss_mb",
+        "ready_seconds",
+        "pid_file",
+    ):
         console.print(f"{key:>14}: {report[key]}", highlight=False)
     for name, alive in report["processes"].items():
         console.print(f"{'process':>14}: {name} {'running' if alive else 'DEAD'}")

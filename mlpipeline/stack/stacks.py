@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlpipeline.stack import postgres, procs, smtp
+from mlpipeline.stack import mlflow_server, postgres, procs, smtp
 from mlpipeline.stack.procs import Component, StackError
 
 ROOT_ENV = "MLPIPELINE_STACK_ROOT"  # where stacks keep their state; tests point it elsewhere
@@ -174,7 +174,9 @@ def up(
         stack.save()
         postgres.ensure_database(stack.ports["postgres"], engine)
         smtp.start(stack, env_for_children({}))
+        mlflow_server.start(stack, env_for_children({}))  # before the engine: its config names it
         module.start(stack)
+        mlflow_server.wait(stack)  # healthy by now, usually: it started alongside the engine
     except BaseException:
         stop_components(stack)
         stack.pid_file.unlink(missing_ok=True)
@@ -222,6 +224,8 @@ def restart(engine: str, name: str, root: Path | None = None) -> Component:
     if procs.alive(old.pid):
         raise StackError(f"{name} is still running (pid {old.pid}): stop it first")
     env = env_for_children(engine_module(engine).environment(stack))
+    if name == "mlflow":
+        env.update(mlflow_server.SERVER_ENV)
     new = procs.start(name, old.argv, env, stack.logs, port=old.port)
     stack.components[index] = new
     stack.save()
@@ -241,12 +245,17 @@ def status(engine: str, root: Path | None = None) -> dict[str, Any] | None:
         health = {"api": f"unreachable ({e})"}
     if "smtp" in stack.ports:
         health["smtp"] = "healthy" if _answers(smtp.greets, stack.ports["smtp"]) else "unhealthy"
+    if "mlflow" in stack.ports:
+        health["mlflow"] = (
+            "healthy" if _answers(mlflow_server.healthy, stack.ports["mlflow"]) else "unhealthy"
+        )
     return {
         "engine": engine,
         "executor": stack.executor,
         "workers": stack.workers,
         "tuned": stack.tuned,
         "ui": module.ui_url(stack),
+        "mlflow": stack.env.get(mlflow_server.TRACKING_ENV, ""),
         "processes": alive,
         "health": health,
         "rss_mb": round(stack.rss_bytes() / 2**20),
@@ -259,7 +268,7 @@ def status(engine: str, root: Path | None = None) -> dict[str, Any] | None:
 def _answers(check: Callable[[int], bool], port: int) -> bool:
     try:
         return check(port)
-    except OSError:
+    except (OSError, ValueError):
         return False
 
 
@@ -297,6 +306,7 @@ def scheduled_config(stack: Stack) -> Path:
         "alerts.smtp_host": procs.HOST,
         "alerts.smtp_port": stack.ports["smtp"],
         "alerts.email_to": [smtp.RECIPIENT],
+        "tracking.uri": stack.env.get(mlflow_server.TRACKING_ENV, ""),  # its MLflow server
     }
     if stack.small:
         from mlpipeline.workspace import small_overlay
@@ -304,6 +314,26 @@ def scheduled_config(stack: Stack) -> Path:
         overrides = {**small_overlay("weather"), **overrides}
     cfg = load_config(WEATHER_CONFIG, overrides)
     return artifacts.write_json(home / "scheduled-params.json", cfg.to_params())
+
+
+def on_stack(cfg: Any, env: dict[str, str]) -> Any:
+    """`cfg` for a run on the stack whose client env is `env`: alerts through its SMTP server
+    (`with_stack_alerts`), tracking on its MLflow server (`with_stack_tracking`). The production
+    runners apply it to the config they send (so the tasks' MLflow registry backend, if chosen,
+    is the server's too) and log the finished run with it; `run --mode production` logs with it
+    too (idempotent by run id: one MLflow run)."""
+    return with_stack_tracking(with_stack_alerts(cfg, env), env)
+
+
+def with_stack_tracking(cfg: Any, env: dict[str, str]) -> Any:
+    """`cfg` tracking to the stack's MLflow server, unless it names a server of its own (a
+    `tracking.uri` set in the config wins: a team's shared server) or has no [tracking]."""
+    import dataclasses
+
+    uri = env.get(mlflow_server.TRACKING_ENV)
+    if not uri or getattr(cfg, "tracking", None) is None or cfg.tracking.uri:
+        return cfg
+    return dataclasses.replace(cfg, tracking=dataclasses.replace(cfg.tracking, uri=uri))
 
 
 def with_stack_alerts(cfg: Any, env: dict[str, str]) -> Any:

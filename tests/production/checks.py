@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mlpipeline.graph import EDGES, STEPS
 from mlpipeline.runs import SUCCESS, RunResult
-from mlpipeline.stack import browser, procs, stacks
+from mlpipeline.stack import browser, mlflow_server, procs, stacks
 from tests.contract.test_contract import bits
 
 
@@ -33,6 +33,37 @@ def down_leaves_nothing(engine: str, stack: stacks.Stack) -> None:
     assert not [pgid for pgid in pgids if procs.group_members(pgid)]
     assert not [port for port in ports if procs.port_in_use(port)]
     assert not stack.pid_file.exists()
+
+
+def tracked_on_the_stacks_mlflow(stack: stacks.Stack, run: RunResult) -> None:
+    """The run is on the stack's MLflow server (its REST API, found by the `pipeline_run_id`
+    tag), finished, tagged as a production run of this engine, with the run's metrics."""
+    import json
+    import urllib.parse
+    import urllib.request
+
+    api = f"{stack.env[mlflow_server.TRACKING_ENV]}/api/2.0/mlflow"
+    query = urllib.parse.urlencode({"experiment_name": "seattle-weather"})
+    experiment = json.loads(procs.http_get(f"{api}/experiments/get-by-name?{query}"))
+    search = {
+        "experiment_ids": [experiment["experiment"]["experiment_id"]],
+        "filter": f"tags.pipeline_run_id = '{run.run_id}'",
+    }
+    request = urllib.request.Request(
+        f"{api}/runs/search", json.dumps(search).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        (found,) = json.loads(response.read())["runs"]
+    tags = {t["key"]: t["value"] for t in found["data"]["tags"]}
+    assert found["info"]["status"] == "FINISHED"
+    assert (tags["engine"], tags["mode"]) == (stack.engine, "production"), tags
+    logged = {m["key"]: m["value"] for m in found["data"]["metrics"]}
+    expected = {
+        f"holdout.{k}": v
+        for k, v in run.metrics.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    assert expected and {k: logged.get(k) for k in expected} == expected
 
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "production"

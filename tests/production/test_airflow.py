@@ -46,8 +46,11 @@ def test_status_reports_every_component_healthy_and_the_ui(airflow_stack, capsys
     assert all(report["processes"].values()), report["processes"]
     assert {"celery-worker-1", "celery-worker-2", "redis", "smtp"} <= set(report["processes"])
     assert report["ui"] == f"http://127.0.0.1:{airflow_stack.ports['api']}/"
+    assert report["mlflow"] == f"http://127.0.0.1:{airflow_stack.ports['mlflow']}"
+    assert "mlflow" in report["health"] and "mlflow" in report["processes"]
     assert cli.main(["stack", "status", "--engine", "airflow"]) == 0
-    assert report["ui"] in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert report["ui"] in out and report["mlflow"] in out
 
 
 def test_a_second_up_is_refused(airflow_stack):
@@ -58,6 +61,10 @@ def test_a_second_up_is_refused(airflow_stack):
 @pytest.fixture(scope="module")
 def celery_run(airflow_stack, tmp_path_factory) -> RunResult:
     return production_run("airflow", tmp_path_factory.mktemp("celery-run"))
+
+
+def test_the_run_is_tracked_on_the_stacks_mlflow_server(celery_run, airflow_stack):
+    checks.tracked_on_the_stacks_mlflow(airflow_stack, celery_run)
 
 
 def test_production_run_matches_the_mock_engine_bit_for_bit(celery_run, reference):

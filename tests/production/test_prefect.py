@@ -46,8 +46,11 @@ def test_status_reports_every_component_healthy_and_the_ui(prefect_stack, capsys
     assert all(report["processes"].values()), report["processes"]
     assert {"dask-scheduler", "dask-worker-1", "dask-worker-2", "smtp"} <= set(report["processes"])
     assert report["ui"] == f"http://127.0.0.1:{prefect_stack.ports['api']}/"
+    assert report["mlflow"] == f"http://127.0.0.1:{prefect_stack.ports['mlflow']}"
+    assert "mlflow" in report["health"] and "mlflow" in report["processes"]
     assert cli.main(["stack", "status", "--engine", "prefect"]) == 0
-    assert report["ui"] in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert report["ui"] in out and report["mlflow"] in out
 
 
 def test_a_second_up_is_refused(prefect_stack):
@@ -63,6 +66,10 @@ def dask_run(prefect_stack, tmp_path_factory) -> tuple[RunResult, dict[str, Coun
     run = production_run("prefect", tmp_path_factory.mktemp("dask-run"))
     after = dask_tasks(prefect_stack)
     return run, {w: after[w] - before.get(w, Counter()) for w in after}
+
+
+def test_the_run_is_tracked_on_the_stacks_mlflow_server(dask_run, prefect_stack):
+    checks.tracked_on_the_stacks_mlflow(prefect_stack, dask_run[0])
 
 
 def test_production_run_matches_the_mock_engine_bit_for_bit(dask_run, reference):

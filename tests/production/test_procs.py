@@ -107,3 +107,19 @@ def test_postgres_answers_a_query_and_stops_leaving_no_port(tmp_path: Path):
         shutil.rmtree(data, ignore_errors=True)
     assert not procs.group_members(db.pid)
     assert not procs.port_in_use(port)
+
+
+def test_an_mlflow_server_that_dies_is_named_with_its_log(tmp_path: Path, monkeypatch):
+    """The stack's MLflow component, with an interpreter that fails at once: `up` would stop
+    here with the component's name and its log's last lines."""
+    from mlpipeline.stack import mlflow_server
+
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'No module named mlflow' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv(mlflow_server.PYTHON_ENV, str(broken))
+    stack = stacks.Stack("airflow", tmp_path / "airflow")
+    mlflow_server.start(stack, {"PATH": "/usr/bin:/bin"})
+    assert stack.env[mlflow_server.TRACKING_ENV] == f"http://127.0.0.1:{stack.ports['mlflow']}"
+    with pytest.raises(procs.StackError, match="(?s)mlflow exited while starting.*No module"):
+        mlflow_server.wait(stack, timeout=30)
