@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mlpipeline import artifacts, deployment, progress
@@ -127,10 +129,21 @@ def run_day(cfg: RecsysConfig) -> date:
 
 def read_day(cfg: RecsysConfig, day: date) -> pd.DataFrame:
     """One day's clean events, exactly as the `extract` step reads them (schema checked,
-    duplicates dropped, late events attributed to the day they landed)."""
+    duplicates dropped, late events attributed to the day they landed), in the lean columns
+    the features use: ids, naive-UTC times, the grade (1-3) instead of the type's string."""
     data = dataclasses.replace(cfg.data, date=day.isoformat())
     table, _ = extract_mod.extract(SimpleNamespace(data=data))
-    return table.to_pandas().assign(day=pd.Timestamp(day))
+    codes = pc.index_in(table.column("event_type"), value_set=pa.array(list(feats.GRADES)))
+    ts = table.column("ts").cast(pa.int64()).to_numpy().view("datetime64[us]")
+    return pd.DataFrame(
+        {
+            "user_id": table.column("user_id").to_numpy(),
+            "item_id": table.column("item_id").to_numpy(),
+            "ts": ts,
+            "grade": np.array(list(feats.GRADES.values()), np.int8)[codes.to_numpy()],
+            "day": np.full(len(ts), np.datetime64(day, "us")),
+        }
+    )
 
 
 def _sizes(cfg: RecsysConfig) -> feats.CandidateSizes:
