@@ -47,6 +47,7 @@ version's (pinned by the day-8 model digest in ``tests/recsys/test_model_pipelin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -191,6 +192,33 @@ def _rank_in_group(group: np.ndarray) -> np.ndarray:
     return np.arange(len(group)) - np.maximum.accumulate(first)
 
 
+def _by_group_desc(group: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Row order by `group` ascending, then `value` descending, ties in row order.
+
+    One stable sort on a packed int64 key when it fits (8x faster than ``np.lexsort`` on 10M
+    rows, measured), else lexsort.
+    """
+    if len(value) == 0:
+        return np.zeros(0, np.int64)
+    lo, hi = int(value.min()), int(value.max())
+    span = hi - lo + 1
+    if (int(group.max()) + 1) * span < 2**62:
+        key = group.astype(np.int64) * span + (hi - value.astype(np.int64))
+        return np.argsort(key, kind="stable")
+    return np.lexsort((-value, group))
+
+
+def _sort_pairs(key: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`key` sorted, `value` along (non-negative ints): one sort of ``key * span + value`` when
+    that fits in int64, else an argsort and two gathers."""
+    span = int(value.max()) + 1 if len(value) else 1
+    if len(key) and (int(key.max()) + 1) * span < 2**62:
+        packed = np.sort(key * span + value)
+        return packed // span, packed % span
+    order = np.argsort(key)
+    return key[order], value[order]
+
+
 def _lookup(keys: np.ndarray, table_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions of `keys` in the sorted `table_keys`, and whether each was found."""
     pos = np.searchsorted(table_keys, keys)
@@ -221,14 +249,6 @@ def _pairs(ev: Events, rows: slice) -> _Pairs:
     return _Pairs(key, key // ev.n_items, key % ev.n_items, weight, last)
 
 
-def _expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For rows with `counts` partners each: (row of each output, 0.. offset within the row)."""
-    rows = np.repeat(np.arange(len(counts)), counts)
-    ends = np.cumsum(counts)
-    offset = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - counts, counts)
-    return rows, offset
-
-
 def candidates(
     ev: Events, pairs: _Pairs, weight: np.ndarray, users: np.ndarray, sizes: CandidateSizes
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -240,7 +260,7 @@ def candidates(
     # candidates, and the seeds of the co-occurrence join (at most `own` items per user, which
     # bounds the pairs to own * (own - 1) per user). The pairs are sorted by (user, item), so a
     # stable sort on (user, -last) breaks ties by item.
-    order = np.lexsort((-pairs.last, pairs.user))
+    order = _by_group_desc(pairs.user, pairs.last)
     keep = order[_rank_in_group(pairs.user[order]) < sizes.own]
     r_user, r_item = pairs.user[keep], pairs.item[keep]
     is_target = np.zeros(ev.n_users, bool)
@@ -249,35 +269,44 @@ def candidates(
     own_user, own_item = r_user[own], r_item[own]
 
     # Co-occurrence within the window: ordered pairs of distinct items a user touched, counted
-    # once per user.
-    starts = _groups(r_user)
-    sizes_u = np.diff(np.append(starts, len(r_user)))
-    per_row = np.repeat(sizes_u, sizes_u)
-    row, offset = _expand(per_row)
-    partner = np.repeat(np.repeat(starts, sizes_u), per_row) + offset
-    a, b = r_item[row], r_item[partner]
-    del row, offset, partner
-    distinct = a != b
-    ab, count = np.unique(a[distinct].astype(np.int64) * n_items + b[distinct], return_counts=True)
-    del a, b, distinct
+    # once per user; only those from a seed item (the target users' own) are ever looked up.
+    # A user's items are adjacent rows, at most `own` of them: shifts 1 .. own-1 pair them all.
+    is_seed = np.zeros(n_items, bool)
+    is_seed[own_item] = True
+    found = []
+    for shift in range(1, sizes.own):
+        same = r_user[:-shift] == r_user[shift:]
+        x, y = r_item[:-shift][same], r_item[shift:][same]
+        for a, b in ((x, y), (y, x)):
+            seed = is_seed[a]
+            found.append(a[seed].astype(np.int64) * n_items + b[seed])
+    ab, count = np.unique(np.concatenate(found), return_counts=True)
+    del found
     co_a, co_b = ab // n_items, ab % n_items
-    order = np.lexsort((-count, co_a))  # by item, then count descending, then neighbour
+    order = _by_group_desc(co_a, count)  # by item, then count descending, then neighbour
     top = order[_rank_in_group(co_a[order]) < sizes.neighbours_per_item]
     nb_a, nb_b, nb_count = co_a[top], co_b[top], count[top]
 
-    # Items co-occurring with the user's own: scores summed over the seeds.
-    first = np.searchsorted(nb_a, own_item, "left")
-    n_nb = np.searchsorted(nb_a, own_item, "right") - first
-    row, offset = _expand(n_nb)
-    near_key = own_user[row].astype(np.int64) * n_items + nb_b[first[row] + offset]
-    near_score = nb_count[first[row] + offset]
-    order = np.argsort(near_key)
-    near_key, near_score = near_key[order], near_score[order]
+    # Items co-occurring with the user's own: scores summed over the seeds. Neighbour lists
+    # are at most `neighbours_per_item` long: one pass per position in the list.
+    per_item = np.bincount(nb_a, minlength=n_items)  # nb_a is sorted: a slice per item
+    n_nb = per_item[own_item]
+    first = (np.cumsum(per_item) - per_item)[own_item]
+    base = own_user.astype(np.int64) * n_items
+    keys, scores = [], []
+    for rank in range(sizes.neighbours_per_item):
+        has = n_nb > rank
+        at = first[has] + rank
+        keys.append(base[has] + nb_b[at])
+        scores.append(nb_count[at])
+    near_key, near_score = np.concatenate(keys), np.concatenate(scores)
+    del keys, scores
+    near_key, near_score = _sort_pairs(near_key, near_score)
     g = _groups(near_key)
     near_score = np.add.reduceat(near_score, g) if len(g) else near_score
     near_key = near_key[g]
     near_user = near_key // n_items
-    order = np.lexsort((-near_score, near_user))  # by user, score descending, then item
+    order = _by_group_desc(near_user, near_score)  # by user, score descending, then item
     near_top = near_key[order[_rank_in_group(near_user[order]) < sizes.cooc]]
 
     in_history = np.flatnonzero(weight > 0)  # every event weighs at least 1
@@ -417,7 +446,7 @@ def validation_users(user_ids: pd.Series, percent: int, seed: int) -> pd.Series:
 
 
 def build(
-    events: pd.DataFrame,
+    events: pd.DataFrame | Events,
     day: date,
     *,
     history_days: int,
@@ -429,33 +458,60 @@ def build(
 
     See the module docstring for the time protocol.
     """
-    ev = normalise(events)
-    del events
+    info: dict[str, Any] = {}
+    frames = dict(
+        build_frames(
+            events,
+            day,
+            info,
+            history_days=history_days,
+            validation_percent=validation_percent,
+            seed=seed,
+            sizes=sizes,
+        )
+    )
+    return frames["train"], frames["evaluation"], info
+
+
+def build_frames(
+    events: pd.DataFrame | Events,
+    day: date,
+    info: dict[str, Any],
+    *,
+    history_days: int,
+    validation_percent: int,
+    seed: int,
+    sizes: CandidateSizes,
+) -> Iterator[tuple[str, pd.DataFrame]]:
+    """`build`, one frame at a time: yields ("train", frame) then ("evaluation", frame) and
+    fills `info`, so that a caller who writes each frame and drops it holds one, not two (a
+    1M-event day's frames are about 0.9 GB each)."""
+    ev = events if isinstance(events, Events) else normalise(events)
     train_day = day - timedelta(days=1)
     train, _ = ranking_frame(ev, train_day, history_days, sizes)
     train["valid"] = validation_users(train["user_id"], validation_percent, seed)
-    evaluation, n_items = ranking_frame(ev, day, history_days, sizes)
-    info = {
-        "run_day": day.isoformat(),
-        "train": {
-            "label_day": train_day.isoformat(),
-            "history": [
-                (train_day - timedelta(days=history_days)).isoformat(),
-                train_day.isoformat(),
-            ],
-            "rows": int(len(train)),
-            "users": int(train["user_id"].nunique()),
-            "valid_users": int(train.loc[train["valid"], "user_id"].nunique()),
-            "positive_rate": float((train["label"] > 0).mean()),
-        },
-        "evaluation": {
-            "label_day": day.isoformat(),
-            "history": [(day - timedelta(days=history_days)).isoformat(), day.isoformat()],
-            "rows": int(len(evaluation)),
-            "users": int(evaluation["user_id"].nunique()),
-            "positive_rate": float((evaluation["label"] > 0).mean()),
-            "catalogue_items": n_items,
-        },
-        "features": FEATURES,
+    info["run_day"] = day.isoformat()
+    info["train"] = {
+        "label_day": train_day.isoformat(),
+        "history": [
+            (train_day - timedelta(days=history_days)).isoformat(),
+            train_day.isoformat(),
+        ],
+        "rows": int(len(train)),
+        "users": int(train["user_id"].nunique()),
+        "valid_users": int(train.loc[train["valid"], "user_id"].nunique()),
+        "positive_rate": float((train["label"] > 0).mean()),
     }
-    return train, evaluation, info
+    yield "train", train
+    del train
+    evaluation, n_items = ranking_frame(ev, day, history_days, sizes)
+    info["evaluation"] = {
+        "label_day": day.isoformat(),
+        "history": [(day - timedelta(days=history_days)).isoformat(), day.isoformat()],
+        "rows": int(len(evaluation)),
+        "users": int(evaluation["user_id"].nunique()),
+        "positive_rate": float((evaluation["label"] > 0).mean()),
+        "catalogue_items": n_items,
+    }
+    info["features"] = FEATURES
+    yield "evaluation", evaluation

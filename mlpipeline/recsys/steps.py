@@ -198,17 +198,21 @@ def build_features(
             if cfg.data.source == "landing":
                 raise  # a history partition that is there but unreadable: never skipped
             missing.append(d.isoformat())  # the user's file has no events that day
-    train, evaluation, info = feats.build(
-        pd.concat(frames, ignore_index=True),
+    events = feats.normalise(pd.concat(frames, ignore_index=True))
+    del frames  # the arrays are all that is kept: about 30 bytes an event
+    info: dict[str, Any] = {}
+    for name, frame in feats.build_frames(
+        events,
         day,
+        info,
         history_days=h,
         validation_percent=cfg.features.validation_percent,
         seed=cfg.training.seed,
         sizes=_sizes(cfg),
-    )
+    ):
+        out.write_frame(name, frame)
+        del frame
     info["history_days_missing"] = missing
-    out.write_frame("train", train)
-    out.write_frame("evaluation", evaluation)
     out.write_json("info", info)
 
 
