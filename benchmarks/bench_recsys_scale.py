@@ -5,6 +5,7 @@ and the orchestration share under Airflow and Prefect.
     python -m benchmarks.bench_recsys_scale curve [--sizes 100000,...]   # (b) mock engine
     python -m benchmarks.bench_recsys_scale data [--events 1000000]    # (c) pandas vs steps
     .tox/airflow/bin/python -m benchmarks.bench_recsys_scale day --engine airflow   # (d)
+    .tox/prefect/bin/python -m benchmarks.bench_recsys_scale day --engine prefect   # (d)
     python -m benchmarks.bench_recsys_scale plot                       # docs/recsys/scale.*
     python -m benchmarks.bench_recsys_scale all --quick                # every path, 10k events
 
