@@ -32,12 +32,22 @@ A "day" is the day an event landed (its partition), not its timestamp: a late ev
 happened on D-1 but arrived with D's partition was not known at the start of D, so it belongs
 to D. Recency features use the timestamps.
 
-Events frame: ``user_id``, ``item_id`` (integers), ``ts`` (timestamps), ``event`` or
-``event_type`` (view, click, purchase), optional ``day`` (the partition's date).
+Events frame: ``user_id``, ``item_id`` (integers), ``ts`` (timestamps), the event type as
+``event`` or ``event_type`` (view, click, purchase) or already as ``grade`` (1, 2, 3), optional
+``day`` (the partition's date).
+
+How it is computed (a 1M-event day means a nine-day window of 9M events): the events become
+parallel numpy arrays once (`Events`: user and item ids as dense int32 codes in id order, times
+as int64 microseconds, grades as int8, rows grouped by day so that a window is a slice, never a
+copy), and every aggregate is a sort or a ``bincount`` on one int64 key (``user * n_items +
+item``) instead of a multi-column pandas groupby or merge. Codes keep the ids' order, so every
+tie is broken by id exactly as before; the frames are the same to the bit as the pandas
+version's (pinned by the day-8 model digest in ``tests/recsys/test_model_pipeline.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -79,164 +89,354 @@ class CandidateSizes:
     neighbours_per_item: int = 20
 
 
+@dataclass(frozen=True)
+class Events:
+    """Events as parallel arrays, sorted by the day they landed (a window is a slice)."""
+
+    user: np.ndarray  # int32 code: index into `user_ids` (sorted, so codes keep the ids' order)
+    item: np.ndarray  # int32 code: index into `item_ids`
+    ts: np.ndarray  # int64 microseconds since 1970 (naive UTC)
+    grade: np.ndarray  # int8: 1 view, 2 click, 3 purchase
+    day: np.ndarray  # int32 days since 1970 (landing day), non-decreasing
+    user_ids: np.ndarray  # int64
+    item_ids: np.ndarray  # int64
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def days(self, start: date, end: date) -> slice:
+        """Rows of the events that landed on days [start, end)."""
+        lo, hi = np.searchsorted(self.day, [_day_number(start), _day_number(end)])
+        return slice(int(lo), int(hi))
+
+
+def _day_number(day: date) -> int:
+    return (day - date(1970, 1, 1)).days
+
+
 def _day_start(day: date) -> pd.Timestamp:
     return pd.Timestamp(datetime(day.year, day.month, day.day))
 
 
-def _window(events: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
-    """Events that landed on days [start, end): what the system knew at the start of `end`."""
-    landed = events["day"]
-    return events[(landed >= _day_start(start)) & (landed < _day_start(end))]
-
-
-def normalise(events: pd.DataFrame) -> pd.DataFrame:
-    """The columns the features use: ids, naive-UTC timestamps, the grade of each event, and
-    the ``day`` it landed (the partition's date if given, else the timestamp's)."""
+def normalise(events: pd.DataFrame) -> Events:
+    """The arrays the features use: id codes, naive-UTC microseconds, the grade of each event
+    and the day it landed (the partition's date if given, else the timestamp's)."""
     events = events.rename(columns={"event_type": "event"})
-    missing = {"user_id", "item_id", "ts", "event"} - set(events.columns)
+    kind = "grade" if "grade" in events.columns else "event"
+    missing = {"user_id", "item_id", "ts", kind} - set(events.columns)
     if missing:
         raise DataError(f"events lack column(s) {sorted(missing)}", where="build_features")
-    out = events[["user_id", "item_id", "ts", "event"]].copy()
-    ts = pd.to_datetime(out["ts"])
+    ts = pd.to_datetime(events["ts"])
     if ts.dt.tz is not None:
         ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
-    out["ts"] = ts.astype("datetime64[us]")
-    landed = events["day"] if "day" in events.columns else out["ts"]
-    out["day"] = pd.to_datetime(landed).dt.normalize().astype("datetime64[us]")
-    out["grade"] = out["event"].astype(str).map(GRADES)
-    unknown = out["grade"].isna()
+    ts_us = ts.to_numpy().astype("datetime64[us]").view(np.int64)
+    if "day" in events.columns:
+        landed = pd.to_datetime(events["day"]).to_numpy().astype("datetime64[D]")
+    else:
+        landed = ts_us.view("datetime64[us]").astype("datetime64[D]")
+    day = landed.view(np.int64).astype(np.int32)
+    if kind == "grade":
+        grade = events["grade"].to_numpy()
+        unknown = ~np.isin(grade, list(GRADES.values()))
+    else:
+        grade = events["event"].astype(str).map(GRADES).to_numpy()
+        unknown = pd.isna(grade)
     if unknown.any():
-        kinds = sorted(out.loc[unknown, "event"].astype(str).unique())[:5]
+        kinds = sorted(events.loc[unknown, kind].astype(str).unique())[:5]
         raise DataError(
             f"unknown event type(s) {kinds}; known: {list(GRADES)}", where="build_features"
         )
-    out["grade"] = out["grade"].astype(np.int64)
-    return out
+    user, user_ids = pd.factorize(events["user_id"].to_numpy(np.int64), sort=True)
+    item, item_ids = pd.factorize(events["item_id"].to_numpy(np.int64), sort=True)
+    order = None if (np.diff(day) >= 0).all() else np.argsort(day, kind="stable")
 
+    def arranged(a: np.ndarray, dtype) -> np.ndarray:
+        a = a.astype(dtype, copy=False)
+        return a if order is None else a[order]
 
-def _hours(cutoff: pd.Timestamp, ts: pd.Series) -> pd.Series:
-    return (cutoff - ts).dt.total_seconds() / 3600.0
-
-
-def candidates(history: pd.DataFrame, users: np.ndarray, sizes: CandidateSizes) -> pd.DataFrame:
-    """(user_id, item_id, cooc_score, src_own, src_cooc, src_popular) for `users`."""
-    # Each user's most recent distinct items: their own candidates, and the seeds of the
-    # co-occurrence join (at most `own` items per user, which bounds the self-join).
-    recent = (
-        history.groupby(["user_id", "item_id"], as_index=False)["ts"]
-        .max()
-        .sort_values(["user_id", "ts", "item_id"], ascending=[True, False, True])
+    return Events(
+        user=arranged(user, np.int32),
+        item=arranged(item, np.int32),
+        ts=arranged(ts_us, np.int64),
+        grade=arranged(grade, np.int8),
+        day=arranged(day, np.int32),
+        user_ids=np.asarray(user_ids, np.int64),
+        item_ids=np.asarray(item_ids, np.int64),
     )
-    recent = recent[recent.groupby("user_id").cumcount() < sizes.own][["user_id", "item_id"]]
-    own = recent[recent["user_id"].isin(users)]
 
-    # Co-occurrence within the window: pairs of distinct items a user touched, counted once
-    # per user.
-    pairs = recent.merge(recent, on="user_id", suffixes=("", "_b"))
-    pairs = pairs[pairs["item_id"] != pairs["item_id_b"]]
-    cooc = pairs.groupby(["item_id", "item_id_b"], as_index=False).size()
-    cooc = cooc.sort_values(["item_id", "size", "item_id_b"], ascending=[True, False, True])
-    cooc = cooc[cooc.groupby("item_id").cumcount() < sizes.neighbours_per_item]
-    near = own.merge(cooc, on="item_id")
-    near = near.groupby(["user_id", "item_id_b"], as_index=False)["size"].sum()
-    near = near.rename(columns={"item_id_b": "item_id", "size": "cooc_score"})
-    near = near.sort_values(["user_id", "cooc_score", "item_id"], ascending=[True, False, True])
-    near_top = near[near.groupby("user_id").cumcount() < sizes.cooc]
 
-    weight = history.groupby("item_id")["grade"].sum()
-    top_items = weight.sort_values(ascending=False, kind="stable").head(sizes.popular).index
-    popular = pd.DataFrame(
-        {
-            "user_id": np.repeat(users, len(top_items)),
-            "item_id": np.tile(top_items.to_numpy(), len(users)),
-        }
+def _hours(cutoff_us: int, ts: np.ndarray) -> np.ndarray:
+    """Hours from `ts` to the cutoff, as pandas' ``Series.dt.total_seconds() / 3600`` computes
+    them (whole seconds plus the remainder: the same floats to the last bit)."""
+    seconds, rest = np.divmod(cutoff_us - ts, 1_000_000)
+    return (seconds + rest / 1e6) / 3600.0
+
+
+def _groups(sorted_keys: np.ndarray) -> np.ndarray:
+    """Start of each run of equal values in a sorted array."""
+    if len(sorted_keys) == 0:
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1])))
+
+
+def _rank_in_group(group: np.ndarray) -> np.ndarray:
+    """0, 1, 2... within each run of equal values of `group` (already grouped)."""
+    starts = _groups(group)
+    first = np.zeros(len(group), np.int64)
+    first[starts] = starts
+    return np.arange(len(group)) - np.maximum.accumulate(first)
+
+
+def _by_group_desc(group: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Row order by `group` ascending, then `value` descending, ties in row order.
+
+    One stable sort on a packed int64 key when it fits (8x faster than ``np.lexsort`` on 10M
+    rows, measured), else lexsort.
+    """
+    if len(value) == 0:
+        return np.zeros(0, np.int64)
+    lo, hi = int(value.min()), int(value.max())
+    span = hi - lo + 1
+    if (int(group.max()) + 1) * span < 2**62:
+        key = group.astype(np.int64) * span + (hi - value.astype(np.int64))
+        return np.argsort(key, kind="stable")
+    return np.lexsort((-value, group))
+
+
+def _sort_pairs(key: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`key` sorted, `value` along (non-negative ints): one sort of ``key * span + value`` when
+    that fits in int64, else an argsort and two gathers."""
+    span = int(value.max()) + 1 if len(value) else 1
+    if len(key) and (int(key.max()) + 1) * span < 2**62:
+        packed = np.sort(key * span + value)
+        return packed // span, packed % span
+    order = np.argsort(key)
+    return key[order], value[order]
+
+
+def _lookup(keys: np.ndarray, table_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of `keys` in the sorted `table_keys`, and whether each was found."""
+    pos = np.searchsorted(table_keys, keys)
+    pos = np.minimum(pos, max(len(table_keys) - 1, 0))
+    found = table_keys[pos] == keys if len(table_keys) else np.zeros(len(keys), bool)
+    return pos, found
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    """Per (user, item) pair of a window, sorted by key = user * n_items + item."""
+
+    key: np.ndarray
+    user: np.ndarray
+    item: np.ndarray
+    weight: np.ndarray  # sum of grades
+    last: np.ndarray  # latest ts
+
+
+def _pairs(ev: Events, rows: slice) -> _Pairs:
+    key = ev.user[rows].astype(np.int64) * ev.n_items + ev.item[rows]
+    order = np.argsort(key)
+    key = key[order]
+    starts = _groups(key)
+    weight = np.add.reduceat(ev.grade[rows][order].astype(np.int64), starts) if len(key) else key
+    last = np.maximum.reduceat(ev.ts[rows][order], starts) if len(key) else key
+    key = key[starts]
+    return _Pairs(key, key // ev.n_items, key % ev.n_items, weight, last)
+
+
+def candidates(
+    ev: Events, pairs: _Pairs, weight: np.ndarray, users: np.ndarray, sizes: CandidateSizes
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate keys (sorted), their sources (bits: 1 own, 2 co-occurrence, 4 popular) and
+    co-occurrence scores, for the user codes `users`; `pairs` and `weight` (per item) are the
+    history's."""
+    n_items = ev.n_items
+    # Each user's most recent distinct items (latest first, ties by item): their own
+    # candidates, and the seeds of the co-occurrence join (at most `own` items per user, which
+    # bounds the pairs to own * (own - 1) per user). The pairs are sorted by (user, item), so a
+    # stable sort on (user, -last) breaks ties by item.
+    order = _by_group_desc(pairs.user, pairs.last)
+    keep = order[_rank_in_group(pairs.user[order]) < sizes.own]
+    r_user, r_item = pairs.user[keep], pairs.item[keep]
+    is_target = np.zeros(ev.n_users, bool)
+    is_target[users] = True
+    own = is_target[r_user]
+    own_user, own_item = r_user[own], r_item[own]
+
+    # Co-occurrence within the window: ordered pairs of distinct items a user touched, counted
+    # once per user; only those from a seed item (the target users' own) are ever looked up.
+    # A user's items are adjacent rows, at most `own` of them: shifts 1 .. own-1 pair them all.
+    is_seed = np.zeros(n_items, bool)
+    is_seed[own_item] = True
+    found = []
+    for shift in range(1, sizes.own):
+        same = r_user[:-shift] == r_user[shift:]
+        x, y = r_item[:-shift][same], r_item[shift:][same]
+        for a, b in ((x, y), (y, x)):
+            seed = is_seed[a]
+            found.append(a[seed].astype(np.int64) * n_items + b[seed])
+    ab, count = np.unique(np.concatenate(found), return_counts=True)
+    del found
+    co_a, co_b = ab // n_items, ab % n_items
+    order = _by_group_desc(co_a, count)  # by item, then count descending, then neighbour
+    top = order[_rank_in_group(co_a[order]) < sizes.neighbours_per_item]
+    nb_a, nb_b, nb_count = co_a[top], co_b[top], count[top]
+
+    # Items co-occurring with the user's own: scores summed over the seeds. Neighbour lists
+    # are at most `neighbours_per_item` long: one pass per position in the list.
+    per_item = np.bincount(nb_a, minlength=n_items)  # nb_a is sorted: a slice per item
+    n_nb = per_item[own_item]
+    first = (np.cumsum(per_item) - per_item)[own_item]
+    base = own_user.astype(np.int64) * n_items
+    keys, scores = [], []
+    for rank in range(sizes.neighbours_per_item):
+        has = n_nb > rank
+        at = first[has] + rank
+        keys.append(base[has] + nb_b[at])
+        scores.append(nb_count[at])
+    near_key, near_score = np.concatenate(keys), np.concatenate(scores)
+    del keys, scores
+    near_key, near_score = _sort_pairs(near_key, near_score)
+    g = _groups(near_key)
+    near_score = np.add.reduceat(near_score, g) if len(g) else near_score
+    near_key = near_key[g]
+    near_user = near_key // n_items
+    order = _by_group_desc(near_user, near_score)  # by user, score descending, then item
+    near_top = near_key[order[_rank_in_group(near_user[order]) < sizes.cooc]]
+
+    in_history = np.flatnonzero(weight > 0)  # every event weighs at least 1
+    top_items = in_history[np.argsort(-weight[in_history], kind="stable")][: sizes.popular]
+    popular = (users.astype(np.int64) * n_items)[:, None] + top_items[None, :]
+
+    keys = np.concatenate(
+        [own_user.astype(np.int64) * n_items + own_item, near_top, popular.ravel()]
     )
-    frames = [
-        own.assign(src_own=1),
-        near_top[["user_id", "item_id"]].assign(src_cooc=1),
-        popular.assign(src_popular=1),
-    ]
-    cand = pd.concat(frames, ignore_index=True)
-    cand = cand.groupby(["user_id", "item_id"], as_index=False)[
-        ["src_own", "src_cooc", "src_popular"]
-    ].max()
-    cand[["src_own", "src_cooc", "src_popular"]] = (
-        cand[["src_own", "src_cooc", "src_popular"]].fillna(0).astype(np.int8)
+    bits = np.concatenate(
+        [
+            np.full(len(own_user), 1, np.int8),
+            np.full(len(near_top), 2, np.int8),
+            np.full(popular.size, 4, np.int8),
+        ]
     )
-    # Every candidate's co-occurrence score, whichever source proposed it.
-    cand = cand.merge(near, on=["user_id", "item_id"], how="left")
-    cand["cooc_score"] = cand["cooc_score"].fillna(0).astype(np.float64)
-    return cand
+    order = np.argsort(keys, kind="stable")
+    keys, bits = keys[order], bits[order]
+    g = _groups(keys)
+    src = np.bitwise_or.reduceat(bits, g) if len(g) else bits
+    keys = keys[g]
+    pos, found = _lookup(keys, near_key)
+    score = np.where(found, near_score[pos] if len(near_score) else 0, 0)
+    return keys, src, score
 
 
 def ranking_frame(
-    events: pd.DataFrame, label_day: date, history_days: int, sizes: CandidateSizes
+    ev: Events, label_day: date, history_days: int, sizes: CandidateSizes
 ) -> tuple[pd.DataFrame, int]:
     """Candidates with features and labels of `label_day`, from the `history_days` before it.
 
     Returns the frame and the catalogue size (items seen in the window: coverage's denominator).
     """
-    cutoff = _day_start(label_day)
-    history = _window(events, label_day - timedelta(days=history_days), label_day)
-    today = _window(events, label_day, label_day + timedelta(days=1))
-    if history.empty:
+    cutoff = int(_day_start(label_day).value // 1000)  # microseconds
+    start = label_day - timedelta(days=history_days)
+    hist = ev.days(start, label_day)
+    today = ev.days(label_day, label_day + timedelta(days=1))
+    if hist.start == hist.stop:
         raise DataError(
             f"no events in the {history_days} day(s) before {label_day}: no history to build "
             "features from (a run on day D needs days D-1-H .. D; see features.history_days)",
             where="build_features",
         )
-    if today.empty:
+    if today.start == today.stop:
         raise DataError(f"no events on {label_day}: nothing to label", where="build_features")
-    users = np.intersect1d(today["user_id"].unique(), history["user_id"].unique())
+    nu, ni = ev.n_users, ev.n_items
+    in_hist = np.zeros(nu, bool)
+    in_hist[ev.user[hist]] = True
+    in_today = np.zeros(nu, bool)
+    in_today[ev.user[today]] = True
+    users = np.flatnonzero(in_today & in_hist)
     if len(users) == 0:
         raise DataError(
             f"no user active on {label_day} has history before it", where="build_features"
         )
-    cand = candidates(history, users, sizes)
 
-    h = history.assign(
-        is_view=history["grade"] == 1,
-        is_click=history["grade"] == 2,
-        is_purchase=history["grade"] == 3,
-    )
-    user = h.groupby("user_id").agg(
-        u_events=("grade", "size"),
-        u_clicks=("is_click", "sum"),
-        u_purchases=("is_purchase", "sum"),
-        u_items=("item_id", "nunique"),
-        u_days_active=("day", "nunique"),
-        u_last=("ts", "max"),
-    )
-    user["u_hours_since"] = _hours(cutoff, user.pop("u_last"))
-    last_day = h[h["day"] >= cutoff - pd.Timedelta(days=1)]
-    item = h.groupby("item_id").agg(
-        i_weight=("grade", "sum"),
-        i_users=("user_id", "nunique"),
-        i_first=("ts", "min"),
-        i_last=("ts", "max"),
-        i_views=("is_view", "sum"),
-        i_purchases=("is_purchase", "sum"),
-    )
-    item["i_weight_last_day"] = last_day.groupby("item_id")["grade"].sum()
-    item["i_hours_since_first"] = _hours(cutoff, item.pop("i_first"))
-    item["i_hours_since_last"] = _hours(cutoff, item.pop("i_last"))
-    item["i_purchase_rate"] = item.pop("i_purchases") / item.pop("i_views").clip(lower=1)
-    pair = h.groupby(["user_id", "item_id"]).agg(ui_weight=("grade", "sum"), ui_last=("ts", "max"))
-    pair["ui_hours_since"] = _hours(cutoff, pair.pop("ui_last"))
+    u, i, g, ts = ev.user[hist], ev.item[hist], ev.grade[hist], ev.ts[hist]
+    pairs = _pairs(ev, hist)
+    # Per user (indexed by code): activity, distinct items, days active, last event.
+    u_events = np.bincount(u, minlength=nu)
+    u_clicks = np.bincount(u[g == 2], minlength=nu)
+    u_purchases = np.bincount(u[g == 3], minlength=nu)
+    u_items = np.bincount(pairs.user, minlength=nu)
+    u_days = np.zeros(nu, np.int64)
+    for d in range(history_days):
+        rows = ev.days(start + timedelta(days=d), start + timedelta(days=d + 1))
+        seen = np.zeros(nu, bool)
+        seen[ev.user[rows]] = True
+        u_days += seen
+    u_last = np.zeros(nu, np.int64)
+    ug = _groups(pairs.user)
+    u_last[pairs.user[ug]] = np.maximum.reduceat(pairs.last, ug)
+    # Per item: popularity (all window, last day), distinct users, first/last seen, purchase rate.
+    i_weight = np.bincount(i, weights=g, minlength=ni)
+    last_day = ev.days(label_day - timedelta(days=1), label_day)
+    i_weight_last_day = np.bincount(ev.item[last_day], weights=ev.grade[last_day], minlength=ni)
+    i_users = np.bincount(pairs.item, minlength=ni)
+    i_first = np.full(ni, np.iinfo(np.int64).max)
+    np.minimum.at(i_first, i, ts)
+    i_last = np.full(ni, np.iinfo(np.int64).min)
+    np.maximum.at(i_last, i, ts)
+    i_views = np.bincount(i[g == 1], minlength=ni)
+    i_purchases = np.bincount(i[g == 3], minlength=ni)
+    del u, i, g, ts
 
-    frame = cand.join(user, on="user_id").join(item, on="item_id")
-    frame = frame.join(pair, on=["user_id", "item_id"])
-    labels = today.groupby(["user_id", "item_id"])["grade"].max().rename("label")
-    frame = frame.join(labels, on=["user_id", "item_id"])
-    frame["n_relevant"] = frame["user_id"].map(today.groupby("user_id")["item_id"].nunique())
-    fill = {"i_weight_last_day": 0, "ui_weight": 0, "ui_hours_since": NEVER, "label": 0}
-    frame = frame.fillna(fill)
-    frame[FEATURES] = frame[FEATURES].astype(np.float64)
-    frame[["label", "n_relevant"]] = frame[["label", "n_relevant"]].astype(np.int64)
-    frame = frame.sort_values(["user_id", "item_id"], kind="stable").reset_index(drop=True)
-    return frame[["user_id", "item_id", *FEATURES, "label", "n_relevant"]], int(
-        h["item_id"].nunique()
+    keys, src, cooc = candidates(ev, pairs, i_weight, users, sizes)
+    cu, ci = keys // ni, keys % ni
+    pos, had = _lookup(keys, pairs.key)
+    today_pairs = _today(ev, today)
+    lpos, labelled = _lookup(keys, today_pairs.key)
+    n_relevant = np.bincount(today_pairs.user, minlength=nu)
+    columns = {
+        "user_id": ev.user_ids[cu],
+        "item_id": ev.item_ids[ci],
+        "u_events": u_events[cu],
+        "u_clicks": u_clicks[cu],
+        "u_purchases": u_purchases[cu],
+        "u_items": u_items[cu],
+        "u_days_active": u_days[cu],
+        "u_hours_since": _hours(cutoff, u_last[cu]),
+        "i_weight": i_weight[ci],
+        "i_weight_last_day": i_weight_last_day[ci],
+        "i_users": i_users[ci],
+        "i_hours_since_first": _hours(cutoff, i_first[ci]),
+        "i_hours_since_last": _hours(cutoff, i_last[ci]),
+        "i_purchase_rate": i_purchases[ci] / np.maximum(i_views[ci], 1),
+        "ui_weight": np.where(had, pairs.weight[pos], 0),
+        "ui_hours_since": np.where(had, _hours(cutoff, pairs.last[pos]), NEVER),
+        "cooc_score": cooc,
+        "src_own": src & 1,
+        "src_cooc": (src >> 1) & 1,
+        "src_popular": (src >> 2) & 1,
+    }
+    frame = pd.DataFrame(
+        {k: v.astype(np.float64) if k in FEATURES else v for k, v in columns.items()}
     )
+    frame["label"] = np.where(labelled, today_pairs.weight[lpos], 0).astype(np.int64)
+    frame["n_relevant"] = n_relevant[cu].astype(np.int64)
+    return frame, int(np.count_nonzero(i_users))
+
+
+def _today(ev: Events, rows: slice) -> _Pairs:
+    """The label day's pairs; `weight` holds the strongest grade of the pair (its label)."""
+    key = ev.user[rows].astype(np.int64) * ev.n_items + ev.item[rows]
+    order = np.argsort(key)
+    key = key[order]
+    starts = _groups(key)
+    grade = np.maximum.reduceat(ev.grade[rows][order], starts)
+    key = key[starts]
+    return _Pairs(key, key // ev.n_items, key % ev.n_items, grade, grade)
 
 
 def validation_users(user_ids: pd.Series, percent: int, seed: int) -> pd.Series:
@@ -246,7 +446,7 @@ def validation_users(user_ids: pd.Series, percent: int, seed: int) -> pd.Series:
 
 
 def build(
-    events: pd.DataFrame,
+    events: pd.DataFrame | Events,
     day: date,
     *,
     history_days: int,
@@ -258,32 +458,60 @@ def build(
 
     See the module docstring for the time protocol.
     """
-    events = normalise(events)
+    info: dict[str, Any] = {}
+    frames = dict(
+        build_frames(
+            events,
+            day,
+            info,
+            history_days=history_days,
+            validation_percent=validation_percent,
+            seed=seed,
+            sizes=sizes,
+        )
+    )
+    return frames["train"], frames["evaluation"], info
+
+
+def build_frames(
+    events: pd.DataFrame | Events,
+    day: date,
+    info: dict[str, Any],
+    *,
+    history_days: int,
+    validation_percent: int,
+    seed: int,
+    sizes: CandidateSizes,
+) -> Iterator[tuple[str, pd.DataFrame]]:
+    """`build`, one frame at a time: yields ("train", frame) then ("evaluation", frame) and
+    fills `info`, so that a caller who writes each frame and drops it holds one, not two (a
+    1M-event day's frames are about 0.9 GB each)."""
+    ev = events if isinstance(events, Events) else normalise(events)
     train_day = day - timedelta(days=1)
-    train, _ = ranking_frame(events, train_day, history_days, sizes)
+    train, _ = ranking_frame(ev, train_day, history_days, sizes)
     train["valid"] = validation_users(train["user_id"], validation_percent, seed)
-    evaluation, n_items = ranking_frame(events, day, history_days, sizes)
-    info = {
-        "run_day": day.isoformat(),
-        "train": {
-            "label_day": train_day.isoformat(),
-            "history": [
-                (train_day - timedelta(days=history_days)).isoformat(),
-                train_day.isoformat(),
-            ],
-            "rows": int(len(train)),
-            "users": int(train["user_id"].nunique()),
-            "valid_users": int(train.loc[train["valid"], "user_id"].nunique()),
-            "positive_rate": float((train["label"] > 0).mean()),
-        },
-        "evaluation": {
-            "label_day": day.isoformat(),
-            "history": [(day - timedelta(days=history_days)).isoformat(), day.isoformat()],
-            "rows": int(len(evaluation)),
-            "users": int(evaluation["user_id"].nunique()),
-            "positive_rate": float((evaluation["label"] > 0).mean()),
-            "catalogue_items": n_items,
-        },
-        "features": FEATURES,
+    info["run_day"] = day.isoformat()
+    info["train"] = {
+        "label_day": train_day.isoformat(),
+        "history": [
+            (train_day - timedelta(days=history_days)).isoformat(),
+            train_day.isoformat(),
+        ],
+        "rows": int(len(train)),
+        "users": int(train["user_id"].nunique()),
+        "valid_users": int(train.loc[train["valid"], "user_id"].nunique()),
+        "positive_rate": float((train["label"] > 0).mean()),
     }
-    return train, evaluation, info
+    yield "train", train
+    del train
+    evaluation, n_items = ranking_frame(ev, day, history_days, sizes)
+    info["evaluation"] = {
+        "label_day": day.isoformat(),
+        "history": [(day - timedelta(days=history_days)).isoformat(), day.isoformat()],
+        "rows": int(len(evaluation)),
+        "users": int(evaluation["user_id"].nunique()),
+        "positive_rate": float((evaluation["label"] > 0).mean()),
+        "catalogue_items": n_items,
+    }
+    info["features"] = FEATURES
+    yield "evaluation", evaluation

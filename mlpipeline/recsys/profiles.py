@@ -89,27 +89,26 @@ _SPEC = {
 def upsert_sql(table: str) -> tuple[str, ...]:
     """Stage the day's aggregates, add them to existing rows, insert the new rows.
 
-    UPDATE ... FROM plus an anti-join INSERT: the same text runs on Postgres. (DuckDB 2.0's
-    ``INSERT ... ON CONFLICT DO UPDATE`` measured 5-10x slower here once rows exist: 15 s
-    instead of 0.2-2 s for the 64k items of a 1M-event day.)
+    UPDATE ... FROM plus an anti-join INSERT: the same text runs on Postgres. One UPDATE per
+    column: DuckDB 2.0 took 10 s to update the 65k item rows of a 1M-event day in all eight
+    columns at once, and 0.05 s per column one at a time (measured; same rows either way).
+    (Its ``INSERT ... ON CONFLICT DO UPDATE`` measured 5-10x slower than the UPDATE once rows
+    exist.)
     """
     keys, extra, more = _SPEC[table]
     key = ", ".join(keys)
     additive = ("views", "clicks", "purchases", "weight", *extra)
-    adds = [f"{c} = {table}.{c} + d.{c}" for c in additive]
-    sets = ", ".join(
-        [
-            *adds,
-            f"first_seen = LEAST({table}.first_seen, d.first_seen)",
-            f"last_seen = GREATEST({table}.last_seen, d.last_seen)",
-        ]
-    )
+    sets = [
+        *(f"{c} = {table}.{c} + d.{c}" for c in additive),
+        f"first_seen = LEAST({table}.first_seen, d.first_seen)",
+        f"last_seen = GREATEST({table}.last_seen, d.last_seen)",
+    ]
     match = " AND ".join(f"{table}.{k} = d.{k}" for k in keys)
     anti = " AND ".join(f"t.{k} = d.{k}" for k in keys)
     return (
         f"CREATE TEMPORARY TABLE day_agg AS SELECT {key}, {_AGG}{', ' + more if more else ''}"
         f" FROM day_events GROUP BY {key}",
-        f"UPDATE {table} SET {sets} FROM day_agg d WHERE {match}",
+        *(f"UPDATE {table} SET {one} FROM day_agg d WHERE {match}" for one in sets),
         f"INSERT INTO {table} SELECT d.* FROM day_agg d"
         f" WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {anti})",
         "DROP TABLE day_agg",

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mlpipeline import artifacts, deployment, progress
@@ -133,10 +135,21 @@ def run_day(cfg: RecsysConfig) -> date:
 
 def read_day(cfg: RecsysConfig, day: date) -> pd.DataFrame:
     """One day's clean events, exactly as the `extract` step reads them (schema checked,
-    duplicates dropped, late events attributed to the day they landed)."""
+    duplicates dropped, late events attributed to the day they landed), in the lean columns
+    the features use: ids, naive-UTC times, the grade (1-3) instead of the type's string."""
     data = dataclasses.replace(cfg.data, date=day.isoformat())
     table, _ = extract_mod.extract(SimpleNamespace(data=data))
-    return table.to_pandas().assign(day=pd.Timestamp(day))
+    codes = pc.index_in(table.column("event_type"), value_set=pa.array(list(feats.GRADES)))
+    ts = table.column("ts").cast(pa.int64()).to_numpy().view("datetime64[us]")
+    return pd.DataFrame(
+        {
+            "user_id": table.column("user_id").to_numpy(),
+            "item_id": table.column("item_id").to_numpy(),
+            "ts": ts,
+            "grade": np.array(list(feats.GRADES.values()), np.int8)[codes.to_numpy()],
+            "day": np.full(len(ts), np.datetime64(day, "us")),
+        }
+    )
 
 
 def _sizes(cfg: RecsysConfig) -> feats.CandidateSizes:
@@ -191,17 +204,21 @@ def build_features(
             if cfg.data.source == "landing":
                 raise  # a history partition that is there but unreadable: never skipped
             missing.append(d.isoformat())  # the user's file has no events that day
-    train, evaluation, info = feats.build(
-        pd.concat(frames, ignore_index=True),
+    events = feats.normalise(pd.concat(frames, ignore_index=True))
+    del frames  # only the arrays are kept: 21 bytes an event
+    info: dict[str, Any] = {}
+    for name, frame in feats.build_frames(
+        events,
         day,
+        info,
         history_days=h,
         validation_percent=cfg.features.validation_percent,
         seed=cfg.training.seed,
         sizes=_sizes(cfg),
-    )
+    ):
+        out.write_frame(name, frame)
+        del frame
     info["history_days_missing"] = missing
-    out.write_frame("train", train)
-    out.write_frame("evaluation", evaluation)
     out.write_json("info", info)
 
 

@@ -87,3 +87,20 @@ def test_no_history_is_a_clear_error():
     ev = events(days=2)
     with pytest.raises(DataError, match="no events in the 3 day"):
         features.build(ev[ev["day"] == pd.Timestamp(DAY)], DAY, **BUILD)
+
+
+def test_the_array_helpers_agree_with_the_plain_numpy_and_pandas_they_replace():
+    rng = np.random.default_rng(3)
+    group = np.sort(rng.integers(0, 50, 5000))
+    value = rng.integers(0, 20, 5000)  # many ties: they must stay in row order
+    assert (features._by_group_desc(group, value) == np.lexsort((-value, group))).all()
+    key, score = rng.integers(0, 10**6, 5000), rng.integers(0, 100, 5000)
+    order = np.lexsort((score, key))
+    k, s = features._sort_pairs(key, score)
+    assert (k == key[order]).all() and (s == score[order]).all()
+    # Hours since, to the last bit, as pandas' Timedelta.total_seconds() / 3600 gives them.
+    cutoff = 8 * 86_400_000_000
+    # 823741422 us: one of the spans where a plain division by 1e6 misses pandas' last bit.
+    ts = np.append(rng.integers(0, 7 * 86_400_000_000, 5000), cutoff - 823_741_422)
+    expected = (pd.Timestamp(cutoff, unit="us") - pd.to_datetime(ts, unit="us")).total_seconds()
+    assert (features._hours(cutoff, ts) == expected.to_numpy() / 3600.0).all()
