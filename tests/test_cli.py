@@ -96,7 +96,7 @@ def test_unavailable_engine_says_how_to_install():
 def test_graph_command():
     done = cli("graph")
     assert done.returncode == 0
-    assert "register_model   <- gate_model, train_model" in done.stdout
+    assert "register_model   <- evaluate_model, gate_model, train_model" in done.stdout
     assert "promote_model    <- gate_model, integration_test" in done.stdout
 
 
