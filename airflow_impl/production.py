@@ -26,10 +26,10 @@ import httpx
 
 from airflow_impl import RUN_ID_PARAM, records
 from airflow_impl.records import Instance
-from mlpipeline import pipelines, progress
+from mlpipeline import pipelines, progress, tracking
 from mlpipeline.config import PipelineConfig
 from mlpipeline.runs import RunResult, TaskRecord
-from mlpipeline.stack import mlflow_server, stacks
+from mlpipeline.stack import stacks
 
 ENGINE = "airflow"
 _PROGRESS = {"running": "running", "success": "done", "failed": "failed"}
@@ -191,5 +191,5 @@ def run_pipeline(cfg: PipelineConfig, *, run_id: str, timeout: float = 1800.0) -
             "cache": "artifact reuse" if cfg.cache.enabled else "off",
         },
     )
-    mlflow_server.log_run(result, cfg, env)  # on the stack's MLflow server; never raises
+    tracking.log_run(result, cfg)  # on the stack's MLflow server; never raises
     return result

@@ -221,7 +221,7 @@ def run_once(engine: Any, pipeline: Any, cfg: Any, run_id: str, console: Console
     from mlpipeline import tracking  # after the run: MLflow's import is not on its clock
 
     if result.settings.get("mode") != "production":  # those log to their stack's MLflow server
-        tracking.log_run(result, cfg)  # never fails the run; no client here: queued in the outbox
+        tracking.log_run(result, cfg)  # never fails the run: a failure waits in the outbox
     console.print(summary.render(result))
     return 0 if result.ok else 1
 

@@ -23,10 +23,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mlpipeline import pipelines, progress
+from mlpipeline import pipelines, progress, tracking
 from mlpipeline.config import PipelineConfig
 from mlpipeline.runs import FAILED, FAILURES, SUCCESS, RunResult
-from mlpipeline.stack import mlflow_server, stacks
+from mlpipeline.stack import stacks
 
 ENGINE = "prefect"
 DEPLOYMENT = "ml_pipeline/production"
@@ -144,5 +144,5 @@ def _run(cfg: PipelineConfig, run_id: str, timeout: float, env: dict[str, str]) 
             "cache": str(Path(cfg.paths.cache) / "prefect") if cfg.cache.enabled else "off",
         },
     )
-    mlflow_server.log_run(result, cfg, env)  # on the stack's MLflow server; never raises
+    tracking.log_run(result, cfg)  # on the stack's MLflow server; never raises
     return result

@@ -16,10 +16,9 @@ loopback") and its UI shows them beside the engine's.
   (`--no-serve-artifacts`): every client runs on this machine.
 * Readiness is its `/health` endpoint, never a sleep.
 
-* Production runs log themselves (`log_run`, called by the runners): with this environment's
-  MLflow client, or, where there is none (prefect-prod: mlflow-skinny 3.17 needs
-  importlib-metadata<10, the lock pins 10.2.0), by handing the queued payload (the tracking
-  outbox) to the `mlflow` environment's interpreter.
+* Production runs log themselves (the runners call `tracking.log_run` with the stack's
+  `tracking.uri`): every engine environment has the MLflow client. A failure leaves the payload
+  in the tracking outbox, as anywhere else.
 
 Orchestrator-free and MLflow-free: the server is started, never imported.
 """
@@ -30,9 +29,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from mlpipeline import tracking
 from mlpipeline.dashboard import SERVER_ENV, server_argv
 from mlpipeline.stack import procs
 
@@ -89,7 +87,6 @@ def start(stack: Stack, env: dict[str, str]) -> None:
         (store / "artifacts").as_uri(),
     )
     stack.env[TRACKING_ENV] = url(port)
-    stack.env[PYTHON_ENV] = argv[0]  # for clients without the MLflow client: `log_run`
     stack.launch("mlflow", argv, {**env, **SERVER_ENV}, port=port)
 
 
@@ -105,27 +102,3 @@ def wait(stack: Stack, timeout: float = 180.0) -> None:
         "healthy",
     )
     stack.save()
-
-
-_SYNC = (
-    "import sys; from mlpipeline import tracking; from mlpipeline.config import TrackingConfig;"
-    " tracking.sync_outbox(TrackingConfig(store=sys.argv[1], uri=sys.argv[2]))"
-)
-
-
-def log_run(result: Any, cfg: Any, env: dict[str, str]) -> None:
-    """Log a production run on its stack's server (`cfg` tracks there: `stacks.on_stack`).
-    Never raises: a tracking failure leaves the payload in the outbox, as `tracking.log_run`."""
-    tracking.log_run(result, cfg)
-    queued = tracking.outbox_path(cfg.tracking, result.run_id)
-    if not queued.exists() or not env.get(PYTHON_ENV):
-        return
-    done = subprocess.run(
-        [env[PYTHON_ENV], "-c", _SYNC, str(cfg.tracking.store), cfg.tracking.uri],
-        cwd=procs.PROJECT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if done.returncode or queued.exists():
-        tracking.log.warning("run %s stays in the outbox: %s", result.run_id, done.stderr[-500:])
