@@ -46,6 +46,12 @@ WINDMILL = {
     "airflow": "Airflow 3.3.1 CeleryExecutor: 1011 ms/task default, 228 ms tuned",
     "prefect": "Prefect 3.8.6: 3.4 ms/task (tasks in-process)",
 }
+WINDMILL_MS = (  # the same figures, for the plot
+    ("airflow", "windmill: Airflow Celery, default", 1011.0),
+    ("airflow", "windmill: Airflow Celery, tuned", 228.0),
+    ("prefect", "windmill: Prefect", 3.4),
+)
+PLOT = REPORT.with_name("modes.png")
 
 
 def workloads(engine: str, quick: bool) -> dict[str, tuple[int, Any]]:
@@ -202,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", action="store_true", help="write the markdown table only")
     args = parser.parse_args(argv)
     if args.report:
-        REPORT.write_text(render(json.loads(args.output.read_text())))
+        results = json.loads(args.output.read_text())
+        REPORT.write_text(render(results))
+        plot_modes(results, PLOT)
         return 0
     rounds = 1 if args.quick else args.rounds
     rows = [
@@ -224,6 +232,42 @@ def main(argv: list[str] | None = None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     return 0
+
+
+def chain_points(results: dict) -> list[dict[str, Any]]:
+    """Per row of every stack: the span per task of its chains (ms), against chain length."""
+    points = []
+    for data in results.values():
+        for row in data["rows"]:
+            chains = sorted(
+                (w["tasks"], w["median"]["span_per_task"] * 1000)
+                for name, w in row["workloads"].items()
+                if name.startswith("chain_")
+            )
+            variant = "tuned" if row["tuned"] else "default"
+            points.append(
+                {
+                    "engine": row["engine"],
+                    "variant": variant,
+                    "label": f"{row['engine']} {row['executor']} ({variant})",
+                    "n": [n for n, _ in chains],
+                    "per_task_ms": [ms for _, ms in chains],
+                }
+            )
+    return points
+
+
+def plot_modes(results: dict, png: Path) -> None:
+    """The in-process overhead per task (the pytest-benchmark JSON in benchmarks/results) and
+    the production chains on one axis: what a real scheduler or server adds."""
+    from benchmarks import report
+    from mlpipeline import plotting
+
+    inprocess = report.summarise(report.load(HERE / "results"))["overhead"]
+    inprocess = [r for r in inprocess if r["engine"] not in ("direct", "mock")]
+    report.save_png(
+        png, lambda ax: plotting.plot_modes(ax, inprocess, chain_points(results), WINDMILL_MS)
+    )
 
 
 HEADER = (
@@ -276,6 +320,7 @@ def render(results: dict) -> str:
                 lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Published reference (windmill-benchmarks 2026-09, 4 vCPU per engine):", ""]
     lines += [f"- {text}" for text in WINDMILL.values()]
+    lines += ["", f"![per-task cost, in-process and production]({PLOT.name})"]
     return "\n".join(lines) + "\n"
 
 

@@ -77,6 +77,40 @@ def plot_overhead_per_task(ax: Axes, rows: Sequence[dict[str, Any]]) -> Axes:
     return ax
 
 
+def plot_modes(
+    ax: Axes,
+    inprocess: Sequence[dict[str, Any]],
+    production: Sequence[dict[str, Any]],
+    references: Sequence[tuple[str, str, float]] = (),
+) -> Axes:
+    """Per-task cost against chain length on one log-log axis: in-process (solid, the overhead
+    per task of the pytest-benchmark chains) and production (dashed, squares: the span per task
+    of the no-op chains on a running stack, from the engines' records). `references`: (engine,
+    label, ms) published figures, as dotted lines."""
+    for row in inprocess:
+        ax.plot(row["n"], row["per_task_ms"], marker="o", lw=2.5, ms=8, color=_color(row),
+                ls="-", alpha=0.55 if row.get("variant") == "tuned" else 1.0,
+                label=f"{row['label']}, in-process")  # fmt: skip
+    for row in production:
+        ax.plot(row["n"], row["per_task_ms"], marker="s", lw=2.5, ms=9, color=_color(row),
+                ls="--", alpha=0.55 if row.get("variant") == "tuned" else 1.0,
+                label=f"{row['label']}, production")  # fmt: skip
+    for engine, label, ms in references:
+        ax.axhline(ms, color=engines.colour(engine), ls=":", lw=1.5, label=label)
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="tasks in the chain (N)",
+        ylabel="ms per task",
+        title="Per-task cost: in-process and production",
+    )
+    ax.set_xticks(sorted({n for row in (*inprocess, *production) for n in row["n"]}))
+    ax.get_xaxis().set_major_formatter(mpl.ticker.ScalarFormatter())
+    ax.legend(frameon=False, fontsize="x-small", ncol=2)
+    ax.grid(True, which="major", alpha=0.3)
+    return ax
+
+
 def _number(v: float) -> str:
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
 

@@ -1,6 +1,7 @@
 """Serve the pipeline flow as a Prefect deployment: the runner process of the production stack
 (`python -m prefect_impl.deployment`, started by `python -m mlpipeline stack up --engine
-prefect`). Runs are triggered with `run_deployment("ml_pipeline/production", ...)`; the daily
+prefect`). Runs are triggered with `run_deployment("<flow>/production", ...)`, one deployment
+per pipeline (`ml_pipeline`, `recsys_retrain`); the weather pipeline's daily
 schedule is a second deployment, `ml_pipeline_daily/daily` (see `daily_pipeline` below).
 
 The production deployment differs from the in-process flow in two options only:
@@ -39,6 +40,7 @@ from prefect_impl.production_crashes import (
     alert_unresponsive_run,
     ensure_automation,
 )
+from prefect_impl.recsys import recsys_retrain
 
 DEPLOYMENT = "production"
 DAILY = "daily"
@@ -67,6 +69,7 @@ def options() -> dict:
 # object instead would pickle the flow's function by value, without the globals its type hints
 # need for parameter validation.
 production_pipeline = ml_pipeline.with_options(**options())
+production_recsys = recsys_retrain.with_options(**options())
 
 
 def _day() -> str:
@@ -87,7 +90,8 @@ def daily_pipeline(cfg: PipelineConfig | None = None) -> dict:
 
 
 FLOWS = {
-    "production_pipeline": production_pipeline,
+    "production_pipeline": production_pipeline,  # ml_pipeline/production
+    "production_recsys": production_recsys,  # recsys_retrain/production
     "daily_pipeline": daily_pipeline,
     "alert_unresponsive_run": alert_unresponsive_run,  # run by the crash automation
 }

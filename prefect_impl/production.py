@@ -1,7 +1,7 @@
 """Run the pipeline on a running Prefect stack (`python -m mlpipeline stack up --engine
 prefect`) through its deployment, and report it as the same `RunResult` as the in-process run.
 
-1. Trigger: `run_deployment("ml_pipeline/production", parameters=..., timeout=0)`: the typed
+1. Trigger: `run_deployment("<flow>/production", parameters=..., timeout=0)`: the typed
    config and our run id, which is also the flow run's name. The runner process picks the run
    up on its next poll and executes it in a new process.
 2. Follow: poll the flow run and its task runs, translating task-run states into progress
@@ -29,7 +29,7 @@ from mlpipeline.runs import FAILED, FAILURES, SUCCESS, RunResult
 from mlpipeline.stack import stacks
 
 ENGINE = "prefect"
-DEPLOYMENT = "ml_pipeline/production"
+DEPLOYMENT = "ml_pipeline/production"  # the weather pipeline's; `deployment_of` any pipeline's
 _PROGRESS = {"Running": "running", "Completed": "done", "Cached": "cached", "Failed": "failed"}
 _PROGRESS.update(Crashed="failed")
 
@@ -93,6 +93,11 @@ def follow(flow_run_id, timeout: float, poll: float = 0.5):
             time.sleep(poll)
 
 
+def deployment_of(pipeline: pipelines.Pipeline) -> str:
+    """The pipeline's production deployment: its flow (named as the DAG id), `production`."""
+    return f"{pipeline.dag_id}/production"
+
+
 def run_pipeline(cfg: PipelineConfig, *, run_id: str, timeout: float = 1800.0) -> RunResult:
     """Trigger one run of the deployment with this config and follow it to the end."""
     with connected() as env:
@@ -111,7 +116,7 @@ def _run(cfg: PipelineConfig, run_id: str, timeout: float, env: dict[str, str]) 
     run_dir = Path(cfg.paths.artifacts) / run_id
     started = time.perf_counter()
     flow_run = run_deployment(
-        DEPLOYMENT,
+        deployment_of(pipeline),
         parameters={"cfg": cfg, "run_id": run_id},
         flow_run_name=run_id,
         timeout=0,

@@ -59,8 +59,14 @@ def _free_port() -> int:
 class LocalServer:
     """`uvicorn prefect.server.api.server:create_app` on 127.0.0.1, started and stopped by us."""
 
-    def __init__(self, log: Path, timeout: float | None = None, tries: int = TRIES):
-        self.log, self.tries = Path(log), tries
+    def __init__(
+        self,
+        log: Path,
+        timeout: float | None = None,
+        tries: int = TRIES,
+        env: dict[str, str] | None = None,
+    ):
+        self.log, self.tries, self.env = Path(log), tries, env or {}
         self.timeout = timeout or float(os.environ.get(TIMEOUT_ENV) or STARTUP_TIMEOUT)
         self.port: int | None = None
         self.process: subprocess.Popen | None = None
@@ -108,6 +114,7 @@ class LocalServer:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
+            **self.env,
             "PREFECT_UI_ENABLED": "0",
             "PREFECT__SERVER_EPHEMERAL": "1",
             "PREFECT__SERVER_FINAL": "1",

@@ -9,6 +9,7 @@ group (its renderer and GPU helpers go with it) and is stopped by group, whateve
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -36,6 +37,19 @@ def chromium() -> str:
             "chromium is not installed and cannot be installed from here (needs root and "
             "apt-get): sudo apt-get install --no-install-recommends chromium"
         )
+    # Test sessions in parallel (tox envs) may all get here: one installs, the others wait for
+    # it (apt-get update's list lock is not covered by DPkg::Lock::Timeout).
+    with open(Path(tempfile.gettempdir()) / "mlpipeline-chromium.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not shutil.which("chromium"):
+            _apt_install_chromium()
+    found = shutil.which("chromium")
+    if not found:
+        raise BrowserError("apt-get installed chromium but it is not on the PATH")
+    return found
+
+
+def _apt_install_chromium() -> None:
     quiet = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for argv in ([*APT, "update"], [*APT, "install", "-y", "--no-install-recommends", "chromium"]):
@@ -43,10 +57,6 @@ def chromium() -> str:
         if done.returncode != 0:
             tail = "\n".join(done.stdout.splitlines()[-10:])
             raise BrowserError(f"`{' '.join(argv)}` failed (exit {done.returncode}):\n{tail}")
-    found = shutil.which("chromium")
-    if not found:
-        raise BrowserError("apt-get installed chromium but it is not on the PATH")
-    return found
 
 
 def capture(url: str, png: Path | None = None, budget_ms: int = 15000, timeout: float = 300) -> str:

@@ -35,7 +35,12 @@ from mlpipeline.stack.stacks import (
 )
 
 PORTS = {"postgres": 18433, "api": 18420, "dask": 18550, "dask_workers": 18560}
-DEPLOYMENTS = ("ml_pipeline/production", "ml_pipeline_daily/daily", "alert_unresponsive_run/alert")
+DEPLOYMENTS = (
+    "ml_pipeline/production",
+    "recsys_retrain/production",
+    "ml_pipeline_daily/daily",
+    "alert_unresponsive_run/alert",
+)
 
 
 def _python() -> str:

@@ -37,11 +37,13 @@ def day_config(workdir: Path, day: str, **overrides: Any) -> Any:
     )
 
 
-def run_days(engine_name: str, workdir: Path, days: tuple[str, ...] = DAYS) -> list[RunResult]:
+def run_days(
+    engine_name: str, workdir: Path, days: tuple[str, ...] = DAYS, **overrides: Any
+) -> list[RunResult]:
     """Land the days D1-1-H .. D2 (a run on D reads D-1-H .. D), then run each day."""
     results = []
     for day in days:
-        cfg = day_config(workdir, day)
+        cfg = day_config(workdir, day, **overrides)
         if day == DAYS[0]:
             first = history_window(cfg)[0]
             land_days(

@@ -11,6 +11,7 @@ from mlpipeline.graph import EDGES, STEPS
 from mlpipeline.runs import SUCCESS, RunResult
 from mlpipeline.stack import browser, mlflow_server, procs, stacks
 from tests.contract.test_contract import bits
+from tests.contract.test_recsys_contract import DAYS, day_config, outcome, run_days
 
 
 def same_outputs_as_the_mock(run: RunResult, reference: RunResult) -> None:
@@ -23,6 +24,29 @@ def same_outputs_as_the_mock(run: RunResult, reference: RunResult) -> None:
     assert bits(run.metrics) == bits(reference.metrics)
     assert run.model_sha256 == reference.model_sha256
     assert run.registration == reference.registration  # a fresh registry: v1, promoted
+
+
+def recsys_matches_the_mock(
+    engine: str, stack: stacks.Stack, reference: list[RunResult], workdir: Path
+) -> RunResult:
+    """The recommender's contract on the stack: the mock engine runs day 1 into the stack's
+    MLflow Model Registry (the `mlflow` backend, on the stack's server), the stack runs day 2
+    against that production model; the A/B table, model sha256, gate, registration and
+    profile state equal the mock engine's own day 2 (`reference`, in a local store)."""
+    from importlib import import_module
+
+    from mlpipeline.recsys.steps import RECSYS
+
+    on_server = {"tracking.uri": stack.env[mlflow_server.TRACKING_ENV]}
+    run_days("mock", workdir, DAYS[:1], **on_server)  # lands both days, runs day 1
+    runner = import_module(f"{engine}_impl.production")
+    run = runner.run_pipeline(day_config(workdir, DAYS[1], **on_server), run_id=f"{engine}-recsys")
+    assert run.ok, f"{run.failed_step}: {run.error}"
+    assert set(run.tasks) == set(RECSYS.steps) and run.edges == RECSYS.edges
+    assert {t.attempts for t in run.tasks.values()} == {1}
+    assert outcome(run) == outcome(reference[1])
+    assert run.metrics["against"] == "production v0001"
+    return run
 
 
 def down_leaves_nothing(engine: str, stack: stacks.Stack) -> None:

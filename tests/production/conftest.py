@@ -75,6 +75,14 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
     return result
 
 
+@pytest.fixture(scope="session")
+def recsys_reference(tmp_path_factory: pytest.TempPathFactory) -> list[RunResult]:
+    """The recommender's two contract days under the mock engine, in a local store."""
+    from tests.contract.test_recsys_contract import run_days
+
+    return run_days("mock", tmp_path_factory.mktemp("recsys-reference"))
+
+
 def production_run(engine: str, workdir: Path, run_id: str = "", **overrides) -> RunResult:
     from importlib import import_module
 
@@ -111,9 +119,18 @@ def alerts_of(path: Path, count: int, timeout: float = 180.0) -> list[dict]:
     return alerts
 
 
-def stack_mail(stack: stacks.Stack, run_id: str) -> list:
-    """The e-mails the stack's SMTP server accepted for this run."""
+def stack_mail(stack: stacks.Stack, run_id: str, timeout: float = 60.0) -> list:
+    """The e-mails the stack's SMTP server accepted for this run, once there is one (none after
+    `timeout`): the notifier writes the JSONL alert first, then sends the mail, and the stack's
+    server writes it to the mailbox after the SMTP exchange."""
+    import time
+
     from mlpipeline.stack import smtp
 
     maildir = stack.env["MLPIPELINE_MAILDIR"]
-    return [m for m in smtp.messages(maildir) if f" run {run_id} " in m["Subject"]]
+    deadline = time.monotonic() + timeout
+    while True:
+        mails = [m for m in smtp.messages(maildir) if f" run {run_id} " in m["Subject"]]
+        if mails or time.monotonic() > deadline:
+            return mails
+        time.sleep(0.5)

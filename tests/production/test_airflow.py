@@ -25,7 +25,7 @@ from tests.smtp_sink import check_alert_mail
 
 pytest.importorskip("airflow", reason="needs Airflow: tox -e airflow-prod")
 
-from airflow_impl import RUN_ID_PARAM, production  # noqa: E402  (after the skip)
+from airflow_impl import production  # noqa: E402  (after the skip)
 
 DAG_ID = "ml_pipeline"
 
@@ -95,6 +95,10 @@ def test_every_task_ran_on_the_celery_workers(celery_run, airflow_stack):
     assert workers == {"worker1", "worker2"}, ran
 
 
+def test_the_recommender_matches_the_mock_engine(airflow_stack, recsys_reference, tmp_path):
+    checks.recsys_matches_the_mock("airflow", airflow_stack, recsys_reference, tmp_path)
+
+
 def test_a_failed_production_run_mails_once(airflow_stack, tmp_path):
     """Bad data fails the second task at once: one JSONL alert, one e-mail in the stack's
     mailbox (the run's config names no SMTP server: the stack's is filled in)."""
@@ -109,11 +113,18 @@ def test_a_failed_production_run_mails_once(airflow_stack, tmp_path):
     )
 
 
-def test_a_backfill_of_three_days_runs_through_the_scheduler(airflow_stack, tmp_path):
+def test_a_backfill_of_three_days_runs_through_the_scheduler_and_survives_its_kill(
+    airflow_stack, tmp_path
+):
     """`POST /api/v2/backfills` (what `airflow backfill create` calls): the scheduler creates and
     runs one DAG run per day of the daily schedule, each training on the rows before its own
-    data interval (data_as_of from the interval)."""
-    cfg = config_in(tmp_path, cache__enabled=False)
+    data interval (data_as_of from the interval).
+
+    Mid-backfill, the scheduler is SIGKILLed and started again (one test, not two: a pipeline
+    run costs minutes of the test command here): the new scheduler adopts the dead one's
+    tasks and each run finishes, or fails with exactly one alert; the registry holds only
+    intact models either way."""
+    cfg = stacks.with_stack_alerts(config_in(tmp_path, cache__enabled=False), airflow_stack.env)
     api = production.AirflowAPI(stacks.client_env("airflow")["AIRFLOW_API"])
     try:
         dag = production.wait_for_dag(api, DAG_ID)
@@ -125,20 +136,47 @@ def test_a_backfill_of_three_days_runs_through_the_scheduler(airflow_stack, tmp_
                 "dag_id": DAG_ID,
                 "from_date": "2014-06-01T00:00:00Z",
                 "to_date": "2014-06-03T00:00:00Z",
-                "dag_run_conf": stacks.with_stack_alerts(cfg, airflow_stack.env).to_params(),
+                "dag_run_conf": cfg.to_params(),
                 "max_active_runs": 2,
             },
         )
+        _wait(lambda: _split_started(api), timeout=600)
+        scheduler = next(c for c in airflow_stack.components if c.name == "scheduler")
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        _wait(lambda: not procs.group_members(scheduler.pid))
+        stacks.restart("airflow", "scheduler")
         runs = _backfill_runs(api, backfill["id"], expected=3, timeout=1200)
     finally:
         api.close()
-    assert [r["state"] for r in runs] == ["success"] * 3, runs
     assert [r["logical_date"][:10] for r in runs] == ["2014-06-01", "2014-06-02", "2014-06-03"]
+    failed = [r["dag_run_id"] for r in runs if r["state"] != "success"]
+    if failed:  # the other allowed outcome: failed, one alert each, nothing half-written
+        time.sleep(30)  # a second alert would come by now
+        alerts = alerts_of(cfg.alerts.log, len(failed))
+        assert sorted(a["run_id"] for a in alerts) == sorted(failed), (runs, alerts)
+    else:
+        assert read_alerts(cfg.alerts.log) == []
+    assert len(registry_intact(tmp_path / "registry")) <= 3 - len(failed)
     seen = sorted(
         artifacts.read_json(p)["time_range"][1][:10]
         for p in (tmp_path / "runs").glob("*/validate_data/validation.json")
     )
     assert seen == ["2014-05-31", "2014-06-01", "2014-06-02"]  # each run: only its past
+    assert all(stacks.status("airflow")["processes"].values())
+
+
+def _split_started(api) -> bool:
+    """A backfill run is past its validation (its `split_data` queued or later)."""
+    runs = api.get(f"/dags/{DAG_ID}/dagRuns", limit=100)["dag_runs"]
+    for run in runs:
+        if run["run_type"] == "backfill":
+            states = {
+                ti["task_id"]: ti["state"]
+                for ti in production.task_instances(api, DAG_ID, run["dag_run_id"])
+            }
+            if states.get("split_data") in ("queued", "running", "success"):
+                return True
+    return False
 
 
 def _backfill_runs(api, backfill_id: int, expected: int, timeout: float) -> list[dict]:
@@ -154,42 +192,6 @@ def _backfill_runs(api, backfill_id: int, expected: int, timeout: float) -> list
             return runs
         assert time.monotonic() < deadline, f"backfill {backfill_id} not done: {runs}"
         time.sleep(2)
-
-
-def test_killing_the_scheduler_mid_run_finishes_the_run(airflow_stack, tmp_path):
-    """SIGKILL the scheduler while the run is under way, start it again: the new scheduler
-    adopts the dead one's tasks and the run finishes; the registry holds one intact model."""
-    cfg = stacks.with_stack_alerts(config_in(tmp_path, cache__enabled=False), airflow_stack.env)
-    api = production.AirflowAPI(stacks.client_env("airflow")["AIRFLOW_API"])
-    try:
-        production.wait_for_dag(api, DAG_ID)
-        production.trigger(api, DAG_ID, {**cfg.to_params(), RUN_ID_PARAM: "killed"}, "killed")
-        _wait_until_started(api, "killed", "split_data")
-        scheduler = next(c for c in airflow_stack.components if c.name == "scheduler")
-        os.killpg(scheduler.pid, signal.SIGKILL)
-        _wait(lambda: not procs.group_members(scheduler.pid))
-        stacks.restart("airflow", "scheduler")
-        final = production.follow(api, DAG_ID, "killed", timeout=900)
-    finally:
-        api.close()
-    alerts = read_alerts(cfg.alerts.log)
-    if final["state"] == "success":
-        assert alerts == [] and registry_intact(tmp_path / "registry") == [1]
-    else:  # the other allowed outcome: failed, with exactly one alert, nothing half-written
-        time.sleep(30)  # a second alert would come by now
-        assert len(alerts_of(cfg.alerts.log, 1)) == 1, final
-        registry_intact(tmp_path / "registry")
-    assert all(stacks.status("airflow")["processes"].values())
-
-
-def _wait_until_started(api, run_id: str, task_id: str, timeout: float = 600) -> None:
-    def started() -> bool:
-        states = {
-            ti["task_id"]: ti["state"] for ti in production.task_instances(api, DAG_ID, run_id)
-        }
-        return states.get(task_id) in ("queued", "running", "success")
-
-    _wait(started, timeout)
 
 
 def _wait(predicate, timeout: float = 60) -> None:

@@ -109,6 +109,10 @@ def test_the_flow_run_page_shows_the_run_and_its_tasks(dask_run, tmp_path):
     assert f"{len(task_runs)} Task runs" in page
 
 
+def test_the_recommender_matches_the_mock_engine(prefect_stack, recsys_reference, tmp_path):
+    checks.recsys_matches_the_mock("prefect", prefect_stack, recsys_reference, tmp_path)
+
+
 def test_a_failed_production_run_mails_once(prefect_stack, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text(DATA.read_text().replace("2012/01/05,1.3,", "2012/01/05,,"))

@@ -39,7 +39,8 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def model_cfg(landing: Path, registry: Path, day: str, **evaluation: Any) -> RecsysConfig:
-    """configs/recsys.toml on the small world, with fewer resamples for speed."""
+    """configs/recsys.toml on the small world, with fewer resamples for speed and the small
+    config's latency budget."""
     overrides = {
         "data.landing": str(landing),
         "data.date": day,
@@ -47,6 +48,7 @@ def model_cfg(landing: Path, registry: Path, day: str, **evaluation: Any) -> Rec
         "profiles.db": str(registry.parent / "profiles.duckdb"),
         "evaluation.n_bootstrap": 1000,
         "evaluation.n_permutations": 1000,
+        "deployment.latency_budget_ms": 200.0,  # a busy test machine (configs/small/recsys.toml)
         **{f"evaluation.{k}": v for k, v in evaluation.items()},
         **{f"generator.{k}": getattr(SMALL, k) for k in ("events_per_day", "n_users", "n_items")},
         "generator.new_items_per_day": SMALL.new_items_per_day,

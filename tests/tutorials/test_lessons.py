@@ -13,7 +13,9 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import jupytext
 import nbformat
@@ -78,8 +80,34 @@ def cases(paths: list[Path]) -> list:
     return [pytest.param(p, id=p.stem, marks=pytest.mark.timeout(timeout(p) + 60)) for p in paths]
 
 
-def execute(path: Path, *, unsolved: bool = False) -> nbformat.NotebookNode:
-    """Run `path` as a notebook; `unsolved`: it must stop with its "not solved yet" line."""
+@pytest.fixture(scope="module")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
+    """One Prefect API server for this module's notebooks, where Prefect is installed.
+
+    Each kernel otherwise starts its own local server: about 20 CPU s each, 13 kernels in
+    `tox -e prefect` (measured, 30 November 2026), a sixth of that environment's CPU. A learner
+    gets the same by setting PREFECT_API_URL (a profile, `prefect server start`). Lesson 3 and
+    its exercise and solution, which teach the local server's start, keep the clean start."""
+    if not engines.is_available("prefect"):
+        yield None
+        return
+    from prefect_impl.runner import prefect_environment
+    from prefect_impl.server import LocalServer
+
+    home = tmp_path_factory.mktemp("prefect-notebooks")
+    env = prefect_environment(SimpleNamespace(paths=SimpleNamespace(cache=home)))
+    server = LocalServer(home / "server.log", env=env)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+def execute(
+    path: Path, *, unsolved: bool = False, prefect_api: str | None = None
+) -> nbformat.NotebookNode:
+    """Run `path` as a notebook; `unsolved`: it must stop with its "not solved yet" line;
+    `prefect_api`: the shared Prefect server (the fixture), for the files that may use it."""
     reason = skip_reason(path)
     if reason:
         pytest.skip(reason)
@@ -90,8 +118,11 @@ def execute(path: Path, *, unsolved: bool = False) -> nbformat.NotebookNode:
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},  # the kernel's working directory
     )
-    # A clean start, as on a learner's machine: no engine home or server chosen by the tests.
+    # A clean start, as on a learner's machine: no engine home or server chosen by the tests
+    # (but the shared Prefect server, see `prefect_api`).
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PREFECT"))}
+    if prefect_api and requirement(path) in ("any", "prefect") and path.name[:2] != "03":
+        env["PREFECT_API_URL"] = prefect_api
     started = time.perf_counter()
     if unsolved:
         with pytest.raises(CellExecutionError) as stopped:
@@ -151,8 +182,8 @@ def test_notebook_is_the_script_regenerated(path: Path):
 
 
 @pytest.mark.parametrize("path", cases(LESSONS))
-def test_lesson_runs(path: Path):
-    notebook = execute(path)
+def test_lesson_runs(path: Path, prefect_api: str | None):
+    notebook = execute(path, prefect_api=prefect_api)
     if path.name.startswith("01_"):
         lines = text_outputs(notebook).splitlines()
         for line in ETL_OUTPUT:
@@ -162,13 +193,13 @@ def test_lesson_runs(path: Path):
 
 
 @pytest.mark.parametrize("path", cases(SOLUTIONS))
-def test_solution_runs(path: Path):
-    execute(path)
+def test_solution_runs(path: Path, prefect_api: str | None):
+    execute(path, prefect_api=prefect_api)
 
 
 @pytest.mark.parametrize("path", cases(EXERCISES))
-def test_exercise_runs_unsolved(path: Path):
+def test_exercise_runs_unsolved(path: Path, prefect_api: str | None):
     """The starting point runs up to its check, which stops it with "not solved yet" (a script
     exits with status 1) after printing what is left to do."""
-    notebook = execute(path, unsolved=True)
+    notebook = execute(path, unsolved=True, prefect_api=prefect_api)
     assert "TODO" in text_outputs(notebook), f"{path.name} should say what is left to do"
