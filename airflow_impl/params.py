@@ -29,8 +29,14 @@ _DRAFT = {"$schema": "http://json-schema.org/draft-07/schema#"}
 
 
 def default_config(config_type: type, default: Path) -> Any:
-    """What params and retries default to, for a DAG whose config is a `config_type`."""
+    """What params and retries default to, for a DAG whose config is a `config_type`.
+    `CONFIG_ENV` may name one run's params (JSON, the in-process runner) or a production
+    stack's folder of scheduled params, one file per pipeline (`stacks.scheduled_params`)."""
     path = Path(os.environ.get(CONFIG_ENV) or default)
+    if path.is_dir():
+        from mlpipeline.stack.stacks import scheduled_params
+
+        path = scheduled_params(path, default)
     if path.suffix == ".json":  # flat params, as a runner writes them
         return config_type.from_params(artifacts.read_json(path))
     return load_config(path, config_type=config_type)

@@ -32,7 +32,8 @@ from prefect.types.entrypoint import EntrypointType
 
 from mlpipeline import artifacts
 from mlpipeline.config import PipelineConfig
-from mlpipeline.stack.stacks import SCHEDULED_CONFIG_ENV
+from mlpipeline.paths import WEATHER_CONFIG
+from mlpipeline.stack.stacks import SCHEDULED_CONFIG_ENV, scheduled_params
 from prefect_impl.flow import ml_pipeline
 from prefect_impl.hooks import alert_on_failure
 from prefect_impl.production_crashes import (
@@ -83,7 +84,10 @@ def daily_pipeline(cfg: PipelineConfig | None = None) -> dict:
     per past date (`run_deployment(..., scheduled_time=day)`): Prefect has no backfill command,
     the scheduled time is the run's date. `cfg`: the stack's scheduled config by default."""
     if cfg is None:
-        cfg = PipelineConfig.from_params(artifacts.read_json(os.environ[SCHEDULED_CONFIG_ENV]))
+        folder = os.environ[SCHEDULED_CONFIG_ENV]
+        cfg = PipelineConfig.from_params(
+            artifacts.read_json(scheduled_params(folder, WEATHER_CONFIG))
+        )
     if not cfg.data.as_of:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, as_of=_day()))
     return production_pipeline(cfg, run_id=f"daily-{_day()}")

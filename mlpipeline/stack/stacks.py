@@ -290,30 +290,32 @@ SCHEDULED_CONFIG_ENV = "ML_PIPELINE_CONFIG"  # = airflow_impl.CONFIG_ENV, read b
 
 
 def scheduled_config(stack: Stack) -> Path:
-    """The config of scheduled runs, as flat params in `<home>/scheduled-params.json`: the
-    project config with every path under the stack's home (scheduled runs never touch the
+    """The config of scheduled runs, per pipeline, as flat params in `<home>/scheduled/<stem of
+    its default config>.json` (the folder is what `SCHEDULED_CONFIG_ENV` names; see
+    `scheduled_params`): the project config with every path under the stack's home (the weather
+    pipeline's directly, another's under `<home>/<name>/`: scheduled runs never touch the
     registry of in-process runs), alerting by e-mail through the stack's SMTP server."""
-    from mlpipeline import artifacts
-    from mlpipeline.config import load_config
-    from mlpipeline.paths import WEATHER_CONFIG
+    from mlpipeline import artifacts, pipelines, workspace
 
-    home = stack.home
-    overrides: dict[str, object] = {
-        "paths.registry": str(home / "registry"),
-        "paths.cache": str(home / "cache"),
-        "paths.artifacts": str(home / "runs"),
-        "alerts.log": str(home / "alerts.jsonl"),
-        "alerts.smtp_host": procs.HOST,
-        "alerts.smtp_port": stack.ports["smtp"],
-        "alerts.email_to": [smtp.RECIPIENT],
-        "tracking.uri": stack.env.get(mlflow_server.TRACKING_ENV, ""),  # its MLflow server
-    }
-    if stack.small:
-        from mlpipeline.workspace import small_overlay
+    folder = stack.home / "scheduled"
+    for name in pipelines.PIPELINES:
+        base = stack.home if name == pipelines.DEFAULT else stack.home / name
+        overrides: dict[str, object] = {
+            "alerts.log": str(stack.home / "alerts.jsonl"),
+            "alerts.smtp_host": procs.HOST,
+            "alerts.smtp_port": stack.ports["smtp"],
+            "alerts.email_to": [smtp.RECIPIENT],
+            "tracking.uri": stack.env.get(mlflow_server.TRACKING_ENV, ""),  # its MLflow server
+        }
+        cfg = workspace.config_in(base, overrides, pipeline=name, small=stack.small)
+        default = pipelines.get(name).default_config
+        artifacts.write_json(scheduled_params(folder, default), cfg.to_params())
+    return folder
 
-        overrides = {**small_overlay("weather"), **overrides}
-    cfg = load_config(WEATHER_CONFIG, overrides)
-    return artifacts.write_json(home / "scheduled-params.json", cfg.to_params())
+
+def scheduled_params(folder: str | Path, default_config: Path) -> Path:
+    """A pipeline's scheduled params in the folder `scheduled_config` wrote."""
+    return Path(folder) / f"{default_config.stem}.json"
 
 
 def on_stack(cfg: Any, env: dict[str, str]) -> Any:

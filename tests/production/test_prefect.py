@@ -19,7 +19,7 @@ from mlpipeline.runs import RunResult
 from mlpipeline.stack import stacks
 from tests.conftest import DATA, config_in
 from tests.production import checks
-from tests.production.conftest import production_run, registry_intact, stack_mail
+from tests.production.conftest import alerts_of, production_run, registry_intact, stack_mail
 from tests.production.workers import dask_tasks
 from tests.smtp_sink import check_alert_mail
 
@@ -233,7 +233,8 @@ def test_a_killed_flow_run_process_crashes_the_run_with_one_alert(prefect_stack,
         final = production.follow(flow_run.id, timeout=300)
     assert final.state_name == "Crashed", final.state_name
     assert "-9" in final.state.message
-    (alert,) = read_alerts(cfg.alerts.log)
+    # The runner runs the on_crashed hook after it has set the Crashed state: wait for it.
+    (alert,) = alerts_of(cfg.alerts.log, 1, timeout=60)
     assert alert["run_id"] == "flow-process-killed" and "-9" in alert["error"]
     assert len(stack_mail(prefect_stack, "flow-process-killed")) == 1
     registry_intact(tmp_path / "registry")
