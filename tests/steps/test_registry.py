@@ -1,7 +1,6 @@
 """The registry's guarantees, checked on both backends: the file registry and MLflow's Model
 Registry (tests naming files on disk are file-only; the MLflow crash test is its own)."""
 
-import multiprocessing
 import os
 import shutil
 from pathlib import Path
@@ -13,7 +12,7 @@ from mlpipeline.config import TrackingConfig
 from mlpipeline.errors import RegistryError
 from mlpipeline.registry import AliasChanged, Registry
 from tests.conftest import tree_digest
-from tests.processes import run_all
+from tests.processes import mlflow_workers, run_all
 
 
 def open_backend(kind: str, root: Path):
@@ -126,7 +125,7 @@ def _register_many(kind, root, worker, n):
 
 def test_concurrent_writers_lose_no_entry(backend, tmp_path):
     n = 10 if backend == "file" else 3  # MLflow: a run, two artifacts and a version each
-    ctx = multiprocessing.get_context("spawn")
+    ctx = mlflow_workers()
     procs = [ctx.Process(target=_register_many, args=(backend, tmp_path, w, n)) for w in range(4)]
     run_all(procs)
     reg = open_backend(backend, tmp_path)

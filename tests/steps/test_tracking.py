@@ -4,7 +4,6 @@ the cross-engine contract assertion."""
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from mlpipeline.config import TrackingConfig
 from mlpipeline.graph import STEPS
 from mlpipeline.runs import RunResult
 from tests.conftest import config_in
-from tests.processes import run_all
+from tests.processes import mlflow_workers, run_all
 
 pytest.importorskip("mlflow", reason="the MLflow client is not installed here (tox -e mock)")
 
@@ -97,7 +96,7 @@ def _log_as(store: str, run: tuple, run_id: str, barrier) -> None:
 
 def test_four_concurrent_runs_lose_none(mock_run, tmp_path):
     """SQLite's "database is locked" is MLflow's known trap: the store lock serialises writers."""
-    ctx = multiprocessing.get_context("spawn")
+    ctx = mlflow_workers()
     barrier = ctx.Barrier(4)
     ids = [f"parallel-{i}" for i in range(4)]
     procs = [
