@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from importlib.metadata import version
 from types import SimpleNamespace
@@ -186,14 +187,17 @@ def build_features(
     """
     day, h = run_day(cfg), cfg.features.history_days
     frames, missing = [], []
-    for d in history_window(cfg):
+    # Two days read at a time (pyarrow reads and checks without the GIL); errors, in day order.
+    with ThreadPoolExecutor(2, thread_name_prefix="read-day") as pool:
+        days = [(d, pool.submit(read_day, cfg, d)) for d in history_window(cfg)]
+    for d, read in days:
         needed = d >= day - timedelta(days=1)
         landed = cfg.data.source != "landing" or partition_path(cfg.data.landing, d).exists()
         if not needed and not landed:
             missing.append(d.isoformat())  # an early day of the system: less history
             continue
         try:
-            frames.append(read_day(cfg, d))
+            frames.append(read.result())
         except DataError as e:
             if needed:
                 raise DataError(
