@@ -48,7 +48,6 @@ version's (pinned by the day-8 model digest in ``tests/recsys/test_model_pipelin
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -214,8 +213,9 @@ def _sort_pairs(key: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndar
     that fits in int64, else an argsort and two gathers."""
     span = int(value.max()) + 1 if len(value) else 1
     if len(key) and (int(key.max()) + 1) * span < 2**62:
-        packed = np.sort(key * span + value)
-        return packed // span, packed % span
+        packed = key * span + value
+        packed.sort()  # in place: one array of the pairs' length less at the peak
+        return np.divmod(packed, span)
     order = np.argsort(key)
     return key[order], value[order]
 
@@ -399,35 +399,39 @@ def ranking_frame(
     today_pairs = _today(ev, today)
     lpos, labelled = _lookup(keys, today_pairs.key)
     n_relevant = np.bincount(today_pairs.user, minlength=nu)
+
+    # Features as float32: XGBoost casts every input to float32 (same rounding), so the model
+    # and its scores are the same to the bit as from float64, in half the memory. Per-user and
+    # per-item figures are computed in float64, cast, then gathered, so no float64 or int64
+    # copy of a column ever exists at the candidates' length; copy=False: one block per
+    # column, no second copy of the frame while it is assembled.
+    def f32(a: np.ndarray) -> np.ndarray:
+        return a.astype(np.float32)
+
     columns = {
         "user_id": ev.user_ids[cu],
         "item_id": ev.item_ids[ci],
-        "u_events": u_events[cu],
-        "u_clicks": u_clicks[cu],
-        "u_purchases": u_purchases[cu],
-        "u_items": u_items[cu],
-        "u_days_active": u_days[cu],
-        "u_hours_since": _hours(cutoff, u_last[cu]),
-        "i_weight": i_weight[ci],
-        "i_weight_last_day": i_weight_last_day[ci],
-        "i_users": i_users[ci],
-        "i_hours_since_first": _hours(cutoff, i_first[ci]),
-        "i_hours_since_last": _hours(cutoff, i_last[ci]),
-        "i_purchase_rate": i_purchases[ci] / np.maximum(i_views[ci], 1),
-        "ui_weight": np.where(had, pairs.weight[pos], 0),
-        "ui_hours_since": np.where(had, _hours(cutoff, pairs.last[pos]), NEVER),
-        "cooc_score": cooc,
-        "src_own": src & 1,
-        "src_cooc": (src >> 1) & 1,
-        "src_popular": (src >> 2) & 1,
+        "u_events": f32(u_events)[cu],
+        "u_clicks": f32(u_clicks)[cu],
+        "u_purchases": f32(u_purchases)[cu],
+        "u_items": f32(u_items)[cu],
+        "u_days_active": f32(u_days)[cu],
+        "u_hours_since": f32(_hours(cutoff, u_last))[cu],
+        "i_weight": f32(i_weight)[ci],
+        "i_weight_last_day": f32(i_weight_last_day)[ci],
+        "i_users": f32(i_users)[ci],
+        "i_hours_since_first": f32(_hours(cutoff, i_first))[ci],
+        "i_hours_since_last": f32(_hours(cutoff, i_last))[ci],
+        "i_purchase_rate": f32(i_purchases / np.maximum(i_views, 1))[ci],
+        "ui_weight": f32(np.where(had, pairs.weight[pos], 0)),
+        "ui_hours_since": f32(np.where(had, _hours(cutoff, pairs.last[pos]), NEVER)),
+        "cooc_score": f32(cooc),
+        "src_own": f32(src & 1),
+        "src_cooc": f32((src >> 1) & 1),
+        "src_popular": f32((src >> 2) & 1),
     }
-    # Features as float32: XGBoost casts every input to float32 (same rounding), so the model
-    # and its scores are the same to the bit as from float64, in half the memory.
-    # copy=False: one block per column, no second copy of the frame while it is assembled.
-    frame = pd.DataFrame(
-        {k: v.astype(np.float32) if k in FEATURES else v for k, v in columns.items()},
-        copy=False,
-    )
+    frame = pd.DataFrame(columns, copy=False)
+    del columns
     frame["label"] = np.where(labelled, today_pairs.weight[lpos], 0).astype(np.int64)
     frame["n_relevant"] = n_relevant[cu].astype(np.int64)
     return frame, int(np.count_nonzero(i_users))
@@ -493,12 +497,9 @@ def build_frames(
     0.5 GB each)."""
     ev = events if isinstance(events, Events) else normalise(events)
     train_day = day - timedelta(days=1)
-    # The two frames share only `ev`, read-only: the evaluation frame is built in a second
-    # thread while the training frame is built and handed out (numpy's sorts release the GIL,
-    # so both cores work), at the cost of holding both frames' arrays at once.
-    pool = ThreadPoolExecutor(1, thread_name_prefix="evaluation-frame")
-    later = pool.submit(ranking_frame, ev, day, history_days, sizes)
-    pool.shutdown(wait=False)
+    # One frame at a time (measured at 1M events: a frame's candidate generation peaks at 2 GB
+    # above the events; building the evaluation frame in a second thread meanwhile took the
+    # step from 2.6 to 5.2 GB peak RSS and its wall time down by a tenth only).
     train, _ = ranking_frame(ev, train_day, history_days, sizes)
     train["valid"] = validation_users(train["user_id"], validation_percent, seed)
     info["run_day"] = day.isoformat()
@@ -515,7 +516,7 @@ def build_frames(
     }
     yield "train", train
     del train
-    evaluation, n_items = later.result()
+    evaluation, n_items = ranking_frame(ev, day, history_days, sizes)
     info["evaluation"] = {
         "label_day": day.isoformat(),
         "history": [(day - timedelta(days=history_days)).isoformat(), day.isoformat()],
