@@ -200,27 +200,36 @@ def rows_per_step(run_dir: Path) -> dict[str, int]:
     }
 
 
-def cpu_per_step(pipeline) -> dict[str, float]:
-    """Wrap each step of `pipeline` (in this process) to add its CPU seconds to the returned
-    dict: the whole process's, every thread's, while the step runs. Exact for the mock engine,
-    which runs one step at a time; under Airflow and Prefect in-process it also counts what the
-    engine's own threads did meanwhile. Load-independent, unlike the wall clock."""
+def cpu_per_step(pipeline) -> tuple[dict[str, float], dict[str, float]]:
+    """Wrap each step of `pipeline` (in this process) to record its CPU seconds and its peak
+    RSS in the returned dicts. CPU: the whole process's, every thread's, while the step runs;
+    exact for the mock engine, which runs one step at a time; under Airflow and Prefect
+    in-process it also counts what the engine's own threads did meanwhile. Load-independent,
+    unlike the wall clock. Peak RSS: the kernel's high-water mark (VmHWM), reset before the
+    step (``/proc/self/clear_refs``), so each step's figure is its own (Linux only)."""
     spent: dict[str, float] = {}
+    peak: dict[str, float] = {}
 
     def timed(name: str, fn):
         @functools.wraps(fn)
         def step(*args, **kwargs):
+            with contextlib.suppress(OSError):
+                Path("/proc/self/clear_refs").write_text("5")
             started = time.process_time()
             try:
                 return fn(*args, **kwargs)
             finally:
                 spent[name] = spent.get(name, 0.0) + time.process_time() - started
+                with contextlib.suppress(OSError, StopIteration):
+                    status = Path("/proc/self/status").read_text().splitlines()
+                    kib = next(int(x.split()[1]) for x in status if x.startswith("VmHWM"))
+                    peak[name] = max(peak.get(name, 0.0), kib / 2**20)
 
         return step
 
     for name, s in list(pipeline.steps.items()):
         pipeline.steps[name] = dataclasses.replace(s, fn=timed(name, s.fn))
-    return spent
+    return spent, peak
 
 
 def run_day(events: int, engine: str, workdir: Path) -> dict[str, Any]:
@@ -232,7 +241,7 @@ def run_day(events: int, engine: str, workdir: Path) -> dict[str, Any]:
     home = prepared(events)
     cfg = config(workdir, events)
     shutil.copy(home / "primed.duckdb", cfg.profiles.db)
-    cpu = cpu_per_step(pipelines.for_config(cfg))
+    cpu, peak = cpu_per_step(pipelines.for_config(cfg))
     result = engines.load(engine).run_pipeline(cfg, run_id=f"scale-{engine}-{events}")
     assert result.ok, result.error
     run_dir = Path(result.run_dir)
@@ -253,6 +262,7 @@ def run_day(events: int, engine: str, workdir: Path) -> dict[str, Any]:
             "seconds": round(seconds, 3),
             "inside": round(inside[name], 3),
             "cpu": round(cpu.get(name, float("nan")), 3),
+            "peak_rss_gb": round(peak.get(name, float("nan")), 3),
         }
         if name in rows:
             steps[name] |= {"rows": rows[name], "rows_per_s": round(rows[name] / seconds)}
@@ -509,9 +519,9 @@ def tables(result: dict[str, Any]) -> str:
             "",
             f"Load average (1 min) {_load(day)} as the run started and ended.",
             "",
-            "| step | seconds (engine record) | inside the step | CPU s | rows | rows/s "
-            "| rows per CPU s |",
-            "|---|---|---|---|---|---|---|",
+            "| step | seconds (engine record) | inside the step | CPU s | peak RSS GB | rows "
+            "| rows/s | rows per CPU s |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for name in order:
             s = day["steps"][name]
@@ -519,7 +529,8 @@ def tables(result: dict[str, Any]) -> str:
             rows = f"{s['rows']:,} | {s['rows_per_s']:,}" if "rows" in s else "- | -"
             per_cpu = f"{s['rows'] / cpu:,.0f}" if "rows" in s and cpu else "-"
             lines.append(f"| `{name}` | {s['seconds']:.2f} | {s['inside']:.2f} | "
-                         f"{_num(cpu)} | {rows} | {per_cpu} |")  # fmt: skip
+                         f"{_num(cpu)} | {_num(s.get('peak_rss_gb'))} | {rows} | "
+                         f"{per_cpu} |")  # fmt: skip
         lines.append("")
     if "curve" in result:
         points = result["curve"]["points"]
