@@ -160,8 +160,11 @@ def in_child(args: list[str], *, python: str = sys.executable) -> dict[str, Any]
         result = (
             {"stopped": f"above {MAX_RSS_GB} GB RSS"} if killed else json.loads(out.read_text())
         )
+    # ru_maxrss (KiB on Linux) is the high-water mark since the last reset by `cpu_per_step`:
+    # the run's peak is the largest of the steps' own, which the child reports.
+    peak = max(usage.ru_maxrss / 2**20, result.pop("steps_peak_rss_gb", 0.0))
     return result | {
-        "peak_rss_gb": round(usage.ru_maxrss / 2**20, 3),  # KiB on Linux
+        "peak_rss_gb": round(peak, 3),
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
         # The machine is shared: its 1-minute load average as the child started and ended.
         "load_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
@@ -281,6 +284,7 @@ def run_day(events: int, engine: str, workdir: Path) -> dict[str, Any]:
         "best_iteration": meta.get("best_iteration"),
         "promoted": gate.get("promote"),
         "state_users": merge["users"],
+        "steps_peak_rss_gb": max(peak.values(), default=0.0),
     }
 
 
@@ -425,6 +429,7 @@ def part_day(events: int, engine: str, python: str = sys.executable) -> dict[str
     run = in_child(["_run", "--events", str(events), "--engine", engine], python=python)
     run.setdefault("events", events)
     run.setdefault("engine", engine)
+    run["commit"] = _commit()  # parts are re-run at different times: each says its code
     if engine == "mock" and events == GOALS["events"] and "stopped" not in run:
         run["goals"] = {
             "seconds": GOALS["seconds"],
@@ -517,7 +522,8 @@ def tables(result: dict[str, Any]) -> str:
             f"{day['peak_rss_gb']:.2f} GB; orchestration {day['orchestration_seconds']:.1f} s "
             f"({day['orchestration_share']:.0%} of the run).",
             "",
-            f"Load average (1 min) {_load(day)} as the run started and ended.",
+            f"Load average (1 min) {_load(day)} as the run started and ended; code at commit "
+            f"{day.get('commit', '?')}.",
             "",
             "| step | seconds (engine record) | inside the step | CPU s | peak RSS GB | rows "
             "| rows/s | rows per CPU s |",
