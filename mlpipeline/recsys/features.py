@@ -42,7 +42,8 @@ as int64 microseconds, grades as int8, rows grouped by day so that a window is a
 copy), and every aggregate is a sort or a ``bincount`` on one int64 key (``user * n_items +
 item``) instead of a multi-column pandas groupby or merge. Codes keep the ids' order, so every
 tie is broken by id exactly as before; the frames are the same to the bit as the pandas
-version's (pinned by the day-8 model digest in ``tests/recsys/test_model_pipeline.py``).
+version's (pinned by the day-8 model digest in ``tests/recsys/test_model_pipeline.py``), except
+that feature columns are float32, the precision XGBoost reads them in (the same model bytes).
 """
 
 from __future__ import annotations
