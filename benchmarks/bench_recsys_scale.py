@@ -24,7 +24,8 @@ Method:
   at 50k items; more traffic from the same shop is more visitors, not more products.
 - **One run per child process**, so that its peak RSS is its own: the parent starts
   ``_run`` and reads the child's ``ru_maxrss`` from ``os.wait4`` (the child's threads, DuckDB's
-  and XGBoost's included). Each run gets a fresh copy of the primed state and a fresh registry
+  and XGBoost's included); inside, each step's own peak (``cpu_per_step``), the run's being the
+  largest. Each run gets a fresh copy of the primed state and a fresh registry
   (so it is a first deployment: the gate compares with the popularity baseline), cache off.
 - **Seconds per step from the engine's run records** (`TaskRecord.start/end`), time inside the
   step from ``timings.jsonl``; rows per step from the step's own report (events extracted and
