@@ -24,7 +24,8 @@ Method:
   at 50k items; more traffic from the same shop is more visitors, not more products.
 - **One run per child process**, so that its peak RSS is its own: the parent starts
   ``_run`` and reads the child's ``ru_maxrss`` from ``os.wait4`` (the child's threads, DuckDB's
-  and XGBoost's included). Each run gets a fresh copy of the primed state and a fresh registry
+  and XGBoost's included); inside, each step's own peak (``cpu_per_step``), the run's being the
+  largest. Each run gets a fresh copy of the primed state and a fresh registry
   (so it is a first deployment: the gate compares with the popularity baseline), cache off.
 - **Seconds per step from the engine's run records** (`TaskRecord.start/end`), time inside the
   step from ``timings.jsonl``; rows per step from the step's own report (events extracted and
@@ -160,8 +161,11 @@ def in_child(args: list[str], *, python: str = sys.executable) -> dict[str, Any]
         result = (
             {"stopped": f"above {MAX_RSS_GB} GB RSS"} if killed else json.loads(out.read_text())
         )
+    # ru_maxrss (KiB on Linux) is the high-water mark since the last reset by `cpu_per_step`:
+    # the run's peak is the largest of the steps' own, which the child reports.
+    peak = max(usage.ru_maxrss / 2**20, result.pop("steps_peak_rss_gb", 0.0))
     return result | {
-        "peak_rss_gb": round(usage.ru_maxrss / 2**20, 3),  # KiB on Linux
+        "peak_rss_gb": round(peak, 3),
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
         # The machine is shared: its 1-minute load average as the child started and ended.
         "load_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
@@ -200,27 +204,36 @@ def rows_per_step(run_dir: Path) -> dict[str, int]:
     }
 
 
-def cpu_per_step(pipeline) -> dict[str, float]:
-    """Wrap each step of `pipeline` (in this process) to add its CPU seconds to the returned
-    dict: the whole process's, every thread's, while the step runs. Exact for the mock engine,
-    which runs one step at a time; under Airflow and Prefect in-process it also counts what the
-    engine's own threads did meanwhile. Load-independent, unlike the wall clock."""
+def cpu_per_step(pipeline) -> tuple[dict[str, float], dict[str, float]]:
+    """Wrap each step of `pipeline` (in this process) to record its CPU seconds and its peak
+    RSS in the returned dicts. CPU: the whole process's, every thread's, while the step runs;
+    exact for the mock engine, which runs one step at a time; under Airflow and Prefect
+    in-process it also counts what the engine's own threads did meanwhile. Load-independent,
+    unlike the wall clock. Peak RSS: the kernel's high-water mark (VmHWM), reset before the
+    step (``/proc/self/clear_refs``), so each step's figure is its own (Linux only)."""
     spent: dict[str, float] = {}
+    peak: dict[str, float] = {}
 
     def timed(name: str, fn):
         @functools.wraps(fn)
         def step(*args, **kwargs):
+            with contextlib.suppress(OSError):
+                Path("/proc/self/clear_refs").write_text("5")
             started = time.process_time()
             try:
                 return fn(*args, **kwargs)
             finally:
                 spent[name] = spent.get(name, 0.0) + time.process_time() - started
+                with contextlib.suppress(OSError, StopIteration):
+                    status = Path("/proc/self/status").read_text().splitlines()
+                    kib = next(int(x.split()[1]) for x in status if x.startswith("VmHWM"))
+                    peak[name] = max(peak.get(name, 0.0), kib / 2**20)
 
         return step
 
     for name, s in list(pipeline.steps.items()):
         pipeline.steps[name] = dataclasses.replace(s, fn=timed(name, s.fn))
-    return spent
+    return spent, peak
 
 
 def run_day(events: int, engine: str, workdir: Path) -> dict[str, Any]:
@@ -232,7 +245,7 @@ def run_day(events: int, engine: str, workdir: Path) -> dict[str, Any]:
     home = prepared(events)
     cfg = config(workdir, events)
     shutil.copy(home / "primed.duckdb", cfg.profiles.db)
-    cpu = cpu_per_step(pipelines.for_config(cfg))
+    cpu, peak = cpu_per_step(pipelines.for_config(cfg))
     result = engines.load(engine).run_pipeline(cfg, run_id=f"scale-{engine}-{events}")
     assert result.ok, result.error
     run_dir = Path(result.run_dir)
@@ -253,6 +266,7 @@ def run_day(events: int, engine: str, workdir: Path) -> dict[str, Any]:
             "seconds": round(seconds, 3),
             "inside": round(inside[name], 3),
             "cpu": round(cpu.get(name, float("nan")), 3),
+            "peak_rss_gb": round(peak.get(name, float("nan")), 3),
         }
         if name in rows:
             steps[name] |= {"rows": rows[name], "rows_per_s": round(rows[name] / seconds)}
@@ -271,6 +285,7 @@ def run_day(events: int, engine: str, workdir: Path) -> dict[str, Any]:
         "best_iteration": meta.get("best_iteration"),
         "promoted": gate.get("promote"),
         "state_users": merge["users"],
+        "steps_peak_rss_gb": max(peak.values(), default=0.0),
     }
 
 
@@ -415,6 +430,7 @@ def part_day(events: int, engine: str, python: str = sys.executable) -> dict[str
     run = in_child(["_run", "--events", str(events), "--engine", engine], python=python)
     run.setdefault("events", events)
     run.setdefault("engine", engine)
+    run["commit"] = _commit()  # parts are re-run at different times: each says its code
     if engine == "mock" and events == GOALS["events"] and "stopped" not in run:
         run["goals"] = {
             "seconds": GOALS["seconds"],
@@ -507,11 +523,12 @@ def tables(result: dict[str, Any]) -> str:
             f"{day['peak_rss_gb']:.2f} GB; orchestration {day['orchestration_seconds']:.1f} s "
             f"({day['orchestration_share']:.0%} of the run).",
             "",
-            f"Load average (1 min) {_load(day)} as the run started and ended.",
+            f"Load average (1 min) {_load(day)} as the run started and ended; code at commit "
+            f"{day.get('commit', '?')}.",
             "",
-            "| step | seconds (engine record) | inside the step | CPU s | rows | rows/s "
-            "| rows per CPU s |",
-            "|---|---|---|---|---|---|---|",
+            "| step | seconds (engine record) | inside the step | CPU s | peak RSS GB | rows "
+            "| rows/s | rows per CPU s |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for name in order:
             s = day["steps"][name]
@@ -519,7 +536,8 @@ def tables(result: dict[str, Any]) -> str:
             rows = f"{s['rows']:,} | {s['rows_per_s']:,}" if "rows" in s else "- | -"
             per_cpu = f"{s['rows'] / cpu:,.0f}" if "rows" in s and cpu else "-"
             lines.append(f"| `{name}` | {s['seconds']:.2f} | {s['inside']:.2f} | "
-                         f"{_num(cpu)} | {rows} | {per_cpu} |")  # fmt: skip
+                         f"{_num(cpu)} | {_num(s.get('peak_rss_gb'))} | {rows} | "
+                         f"{per_cpu} |")  # fmt: skip
         lines.append("")
     if "curve" in result:
         points = result["curve"]["points"]

@@ -27,9 +27,20 @@ from mlpipeline.errors import DataError
 
 def with_positives(frame: pd.DataFrame) -> pd.DataFrame:
     """Only the users with at least one positive label, sorted by user (XGBoost wants groups
-    contiguous) and then item, so the row order never depends on how the frame was built."""
-    keep = frame.groupby("user_id")["label"].transform("max") > 0
-    return frame[keep].sort_values(["user_id", "item_id"], kind="stable").reset_index(drop=True)
+    contiguous) and then item, so the row order never depends on how the frame was built.
+
+    In numpy, one gather: the frames of `build_features` arrive sorted already (checked, not
+    assumed), and a 5M-row pandas groupby, mask and sort cost more than the rest of the
+    step's data handling."""
+    user, item = frame["user_id"].to_numpy(), frame["item_id"].to_numpy()
+    du, di = np.diff(user), np.diff(item)
+    ordered = bool(((du > 0) | ((du == 0) & (di >= 0))).all())
+    order = np.arange(len(frame)) if ordered else np.lexsort((item, user))  # stable
+    user, label = user[order], frame["label"].to_numpy()[order]
+    starts = np.flatnonzero(np.r_[True, user[1:] != user[:-1]]) if len(user) else order
+    has = np.maximum.reduceat(label, starts) > 0 if len(user) else order.astype(bool)
+    keep = np.repeat(has, np.diff(np.r_[starts, len(user)]))
+    return frame.take(order[keep]).reset_index(drop=True)
 
 
 def fit(
@@ -102,7 +113,8 @@ def load(model_bytes: bytes, n_jobs: int = 1) -> xgb.Booster:
 
 
 def score(model_bytes: bytes, frame: pd.DataFrame, features: list[str], n_jobs: int = 1):
-    """Ranking scores for every row of `frame` (higher ranks first)."""
+    """Ranking scores for every row of `frame` (higher ranks first). Each row is scored on its
+    own, so `n_jobs` changes the time, never the scores."""
     booster = load(model_bytes, n_jobs)
     if booster.feature_names and list(booster.feature_names) != list(features):
         raise DataError(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from importlib.metadata import version
 from types import SimpleNamespace
@@ -186,14 +187,17 @@ def build_features(
     """
     day, h = run_day(cfg), cfg.features.history_days
     frames, missing = [], []
-    for d in history_window(cfg):
+    # Two days read at a time (pyarrow reads and checks without the GIL); errors, in day order.
+    with ThreadPoolExecutor(2, thread_name_prefix="read-day") as pool:
+        days = [(d, pool.submit(read_day, cfg, d)) for d in history_window(cfg)]
+    for d, read in days:
         needed = d >= day - timedelta(days=1)
         landed = cfg.data.source != "landing" or partition_path(cfg.data.landing, d).exists()
         if not needed and not landed:
             missing.append(d.isoformat())  # an early day of the system: less history
             continue
         try:
-            frames.append(read_day(cfg, d))
+            frames.append(read.result())
         except DataError as e:
             if needed:
                 raise DataError(
@@ -305,7 +309,7 @@ def plant(
 @step(
     inputs={"features": "build_features", "model": "train_model"},
     writes={"ab": "ab.json"},
-    reads=("data", "evaluation", "generator", "paths", "tracking"),
+    reads=("data", "evaluation", "generator", "paths", "tracking", "training"),
     files=registry_files,
     cacheable=False,  # reads the registry's production model, which other runs change
 )
@@ -323,7 +327,8 @@ def evaluate_ab(
     info = features.json("info")
     e = cfg.evaluation
     candidate_bytes, meta = read_model(model)
-    frame["candidate"] = ranking.score(candidate_bytes, frame, feats.FEATURES)
+    n_jobs = cfg.training.n_jobs
+    frame["candidate"] = ranking.score(candidate_bytes, frame, feats.FEATURES, n_jobs)
 
     registry = open_registry(cfg)
     current = registry.production()
@@ -334,7 +339,7 @@ def evaluate_ab(
         if current.record.get("features") == feats.FEATURES:
             against, note = f"production v{current.version:04d}", None
             frame["production"] = ranking.score(
-                registry.load_model(current.version), frame, feats.FEATURES
+                registry.load_model(current.version), frame, feats.FEATURES, n_jobs
             )
         else:
             note = f"production v{current.version:04d} was trained on other features"
@@ -405,25 +410,35 @@ def gate_model(cfg: RecsysConfig, out: StepOutput, ab: StepOutput) -> None:
 
 # -- deployment: staging -> integration test -> production (`mlpipeline.deployment`) ---------
 def serving_probe(cfg: RecsysConfig, frame: pd.DataFrame, ab: dict[str, Any]) -> Probe:
-    """The ranker's integration test: finite scores for candidate rows of day D (`frame`, the
-    evaluation frame), one user's candidate rows per request, and the model's NDCG@k on day D
-    as `evaluate_ab` recorded it (`ab`)."""
+    """The ranker's integration test on candidate rows of day D (`frame`, the evaluation
+    frame), each check scoring only the rows it needs:
+
+    - output_schema: finite scores for the frame's first ``deployment.smoke_rows`` rows;
+    - latency: one user's candidate rows per request, the first ``deployment.latency_samples``
+      users in id order (cycled if fewer);
+    - offline_agreement: the model's NDCG@k on day D, re-scored from the staged bytes, equals
+      what `evaluate_ab` recorded (`ab`). NDCG@k is defined only for the users with a positive
+      (`abtest`), so only their rows are re-scored (about 30% of the frame at 1M events a
+      day): the same users, rows and floats as the evaluation's mean, to the bit.
+    """
     expected = ab["model_ndcg"]
     d, k = cfg.deployment, cfg.evaluation.k
-    X = frame[feats.FEATURES].to_numpy()
+    columns = [frame.columns.get_loc(c) for c in feats.FEATURES]
     users = list(frame.groupby("user_id", sort=True).indices.values())  # row positions per user
+    requests = [frame.iloc[rows, columns].to_numpy() for rows in users[: d.latency_samples]]
 
     def rescore(model_bytes: bytes) -> float:
         if expected is None:
             raise DataError("no user of the evaluation day has a positive: NDCG is undefined")
-        scored = frame.assign(score=ranking.score(model_bytes, frame, feats.FEATURES))
+        rated = ranking.with_positives(frame)
+        scored = rated.assign(score=ranking.score(model_bytes, rated, feats.FEATURES))
         return mean_ndcg(scored, "score", k)
 
     return Probe(
         smoke=frame.head(d.smoke_rows),
         score=lambda model_bytes, rows: ranking.score(model_bytes, rows, feats.FEATURES),
         bounds=None,  # ranking scores: any finite value
-        requests=[X[users[i % len(users)]] for i in range(d.latency_samples)],
+        requests=[requests[i % len(requests)] for i in range(d.latency_samples)],
         metric=f"ndcg@{k}",
         rescore=rescore,
         expected=expected if expected is not None else math.nan,

@@ -39,6 +39,31 @@ def test_score_ties_are_broken_by_item_id_not_row_order():
     assert a.equals(b) and a.loc[0, "ndcg"] == 1.0
 
 
+def test_the_packed_sort_ranks_as_pandas_sort_values_does():
+    """`_ranked`'s fast path (rows sorted by user and item) and its lexsort fallback (any
+    order) give pandas' order by (user, score descending, item), ties and float32 included."""
+    rng = np.random.default_rng(5)
+    n = 200 * 30
+    df = pd.DataFrame(
+        {
+            "user_id": np.repeat(rng.choice(10_000, 200, replace=False), 30),
+            "item_id": np.tile(rng.choice(1_000, 30, replace=False), 200),
+            "s": rng.integers(0, 8, n).astype(np.float32),  # many ties
+            "label": rng.integers(0, 4, n),
+            "n_relevant": 5,
+        }
+    ).sort_values(["user_id", "item_id"], ignore_index=True)
+    expected = df.sort_values(["user_id", "s", "item_id"], ascending=[True, False, True]).index
+    shuffled = df.sample(frac=1.0, random_state=1)
+    for f in (df, shuffled):
+        order, rank = abtest._ranked(f, "s")
+        assert (f.index.to_numpy()[order] == expected).all()
+        assert (rank == df.loc[expected].groupby("user_id").cumcount().to_numpy()).all()
+    pd.testing.assert_frame_equal(
+        abtest.per_user_metrics(df, "s"), abtest.per_user_metrics(shuffled, "s"), check_exact=True
+    )
+
+
 def test_users_without_positives_are_excluded_and_counted():
     df = frame([[1, 0], [0, 0]], {"a": [[1, 0], [1, 0]], "b": [[0, 1], [0, 1]]})
     m = abtest.per_user_metrics(df, "a", k=10)

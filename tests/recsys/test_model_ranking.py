@@ -56,6 +56,17 @@ def test_same_input_same_model_bytes(frames):
     assert c != a
 
 
+def test_two_threads_and_float32_features_give_the_same_bytes(frames):
+    """What lets the pipeline train on `training.n_jobs = 2` and keep float32 feature frames
+    (docs/recsys/scale.md): XGBoost's hist trees do not depend on the thread count here, and
+    XGBoost casts every input to float32 itself."""
+    a, _ = ranking.fit(*frames, FEATURES, **FIT)
+    f32 = tuple(f.astype(dict.fromkeys(FEATURES, np.float32)) for f in frames)
+    assert ranking.fit(*frames, FEATURES, **{**FIT, "n_jobs": 2})[0] == a
+    assert ranking.fit(*f32, FEATURES, **{**FIT, "n_jobs": 2})[0] == a
+    assert ranking.fit(*f32, FEATURES, **FIT)[0] == a
+
+
 def test_model_is_ubjson_and_scores_follow_the_signal(frames):
     model, _ = ranking.fit(*frames, FEATURES, **FIT)
     assert model[:1] == b"{"  # UBJSON object marker, not a pickle (b"\x80")
