@@ -44,6 +44,47 @@ def test_overhead_plot_draws_one_line_per_engine(ax):
     assert ax.get_lines()[1].get_linestyle() == "--"  # tuned variants are dashed
 
 
+def test_modes_plot_puts_in_process_and_production_on_one_axis(ax):
+    from benchmarks.bench_production import WINDMILL_MS, chain_points
+
+    results = {
+        "airflow-celery": {
+            "rows": [
+                {
+                    "engine": "airflow",
+                    "executor": "celery",
+                    "tuned": True,
+                    "workloads": {
+                        "chain_40": {"tasks": 40, "median": {"span_per_task": 2.5}},
+                        "chain_10": {"tasks": 10, "median": {"span_per_task": 3.0}},
+                        "fanout_20": {"tasks": 20, "median": {"span_per_task": 2.0}},
+                    },
+                }
+            ]
+        }
+    }
+    production = chain_points(results)
+    assert production == [
+        {
+            "engine": "airflow",
+            "variant": "tuned",
+            "label": "airflow celery (tuned)",
+            "n": [10, 40],  # chains only, by length
+            "per_task_ms": [3000.0, 2500.0],
+        }
+    ]
+    plotting.plot_modes(ax, OVERHEAD, production, WINDMILL_MS)
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels[:3] == [
+        "mock, in-process",
+        "prefect (tuned), in-process",
+        "airflow celery (tuned), production",
+    ]
+    assert len(labels) == 3 + len(WINDMILL_MS)  # the published figures as reference lines
+    assert list(ax.get_lines()[2].get_ydata()) == [3000.0, 2500.0]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+
+
 def test_cost_breakdown_labels_each_bar():
     fig, axes = plt.subplots(1, 2)
     plotting.plot_cost_breakdown(axes, OVERHEAD)
