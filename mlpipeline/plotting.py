@@ -63,16 +63,17 @@ def plot_overhead_per_task(ax: Axes, rows: Sequence[dict[str, Any]]) -> Axes:
             ls=_style(row),
             label=row["label"],
         )
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="tasks in the chain (N)",
-        ylabel="overhead per task (ms)",
-        title="Orchestration overhead per task",
-    )
+    return _chain_axes(ax, rows, "overhead per task (ms)", "Orchestration overhead per task")
+
+
+def _chain_axes(
+    ax: Axes, rows: Sequence[dict[str, Any]], ylabel: str, title: str, **legend: Any
+) -> Axes:
+    """Log-log axes of per-task cost against chain length, ticked at the measured lengths."""
+    ax.set(xscale="log", yscale="log", xlabel="tasks in the chain (N)", ylabel=ylabel, title=title)
     ax.set_xticks(sorted({n for row in rows for n in row["n"]}))
     ax.get_xaxis().set_major_formatter(mpl.ticker.ScalarFormatter())
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, **legend)
     ax.grid(True, which="major", alpha=0.3)
     return ax
 
@@ -97,18 +98,9 @@ def plot_modes(
                 label=f"{row['label']}, production")  # fmt: skip
     for engine, label, ms in references:
         ax.axhline(ms, color=engines.colour(engine), ls=":", lw=1.5, label=label)
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="tasks in the chain (N)",
-        ylabel="ms per task",
-        title="Per-task cost: in-process and production",
-    )
-    ax.set_xticks(sorted({n for row in (*inprocess, *production) for n in row["n"]}))
-    ax.get_xaxis().set_major_formatter(mpl.ticker.ScalarFormatter())
-    ax.legend(frameon=False, fontsize="x-small", ncol=2)
-    ax.grid(True, which="major", alpha=0.3)
-    return ax
+    rows = [*inprocess, *production]
+    title = "Per-task cost: in-process and production"
+    return _chain_axes(ax, rows, "ms per task", title, fontsize="x-small", ncol=2)
 
 
 def _number(v: float) -> str:
