@@ -29,7 +29,6 @@ from mlpipeline.runs import FAILED, FAILURES, SUCCESS, RunResult
 from mlpipeline.stack import stacks
 
 ENGINE = "prefect"
-DEPLOYMENT = "ml_pipeline/production"  # the weather pipeline's; `deployment_of` any pipeline's
 _PROGRESS = {"Running": "running", "Completed": "done", "Cached": "cached", "Failed": "failed"}
 _PROGRESS.update(Crashed="failed")
 

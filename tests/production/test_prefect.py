@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mlpipeline import artifacts, cli
+from mlpipeline import artifacts, cli, pipelines
 from mlpipeline.alerts import read_alerts
 from mlpipeline.runs import RunResult
 from mlpipeline.stack import stacks
@@ -246,7 +246,7 @@ def _running(cfg, run_id: str):
     from prefect.deployments import run_deployment
 
     flow_run = run_deployment(
-        production.DEPLOYMENT,
+        production.deployment_of(pipelines.get("weather")),
         parameters={"cfg": cfg, "run_id": run_id},
         flow_run_name=run_id,
         timeout=0,
