@@ -145,7 +145,10 @@ def cancelled_run(engine: str, tmp_path: Path) -> Interrupted:
     assert "cancelled: run stopped interrupted during tune_model; the registry was not changed" in (
         run.stdout
     )
-    assert run.seconds < 20
+    # "Within seconds", bounded loosely: 20 s failed once at a load average of 17 (the test
+    # command with the production stacks beside it), where exiting alone took that long. A run
+    # that ignored the Ctrl-C fails the exit code and message checks above, whatever its time.
+    assert run.seconds < 60
     assert "Traceback" not in run.stdout + run.stderr
     assert read_alerts(tmp_path / "alerts.jsonl") == []  # a cancel is not a failure
     assert run.left == []
