@@ -113,6 +113,17 @@ def test_a_failed_production_run_mails_once(airflow_stack, tmp_path):
     )
 
 
+def test_the_pipeline_dag_is_scheduled_daily_on_the_stack(airflow_stack):
+    """What the scheduler's daily runs and backfills go by (the backfill itself: `-m long`)."""
+    api = production.AirflowAPI(stacks.client_env("airflow")["AIRFLOW_API"])
+    try:
+        dag = production.wait_for_dag(api, DAG_ID)
+    finally:
+        api.close()
+    assert dag["timetable_summary"] == "0 0 * * *", dag  # "@daily", as Airflow shows it
+
+
+@pytest.mark.long
 def test_a_backfill_of_three_days_runs_through_the_scheduler_and_survives_its_kill(
     airflow_stack, tmp_path
 ):
@@ -127,8 +138,7 @@ def test_a_backfill_of_three_days_runs_through_the_scheduler_and_survives_its_ki
     cfg = stacks.with_stack_alerts(config_in(tmp_path, cache__enabled=False), airflow_stack.env)
     api = production.AirflowAPI(stacks.client_env("airflow")["AIRFLOW_API"])
     try:
-        dag = production.wait_for_dag(api, DAG_ID)
-        assert dag["timetable_summary"] == "0 0 * * *", dag  # "@daily", as Airflow shows it
+        production.wait_for_dag(api, DAG_ID)
         backfill = api.call(
             "POST",
             "/backfills",
@@ -165,29 +175,27 @@ def test_a_backfill_of_three_days_runs_through_the_scheduler_and_survives_its_ki
     assert all(stacks.status("airflow")["processes"].values())
 
 
+def _backfill_dag_runs(api) -> list[dict]:
+    runs = api.get(f"/dags/{DAG_ID}/dagRuns", limit=100)["dag_runs"]
+    return sorted((r for r in runs if r["run_type"] == "backfill"), key=lambda r: r["logical_date"])
+
+
 def _split_started(api) -> bool:
     """A backfill run is past its validation (its `split_data` queued or later)."""
-    runs = api.get(f"/dags/{DAG_ID}/dagRuns", limit=100)["dag_runs"]
-    for run in runs:
-        if run["run_type"] == "backfill":
-            states = {
-                ti["task_id"]: ti["state"]
-                for ti in production.task_instances(api, DAG_ID, run["dag_run_id"])
-            }
-            if states.get("split_data") in ("queued", "running", "success"):
-                return True
+    for run in _backfill_dag_runs(api):
+        states = {
+            ti["task_id"]: ti["state"]
+            for ti in production.task_instances(api, DAG_ID, run["dag_run_id"])
+        }
+        if states.get("split_data") in ("queued", "running", "success"):
+            return True
     return False
 
 
 def _backfill_runs(api, backfill_id: int, expected: int, timeout: float) -> list[dict]:
     deadline = time.monotonic() + timeout
     while True:
-        runs = [
-            r
-            for r in api.get(f"/dags/{DAG_ID}/dagRuns", limit=100)["dag_runs"]
-            if r["run_type"] == "backfill"
-        ]
-        runs.sort(key=lambda r: r["logical_date"])
+        runs = _backfill_dag_runs(api)
         if len(runs) == expected and all(r["state"] in production.FINAL for r in runs):
             return runs
         assert time.monotonic() < deadline, f"backfill {backfill_id} not done: {runs}"

@@ -130,6 +130,7 @@ def test_a_failed_production_run_mails_once(prefect_stack, tmp_path):
     )
 
 
+@pytest.mark.long
 def test_the_daily_deployment_backfills_one_run_per_date(prefect_stack, tmp_path):
     """`ml_pipeline_daily/daily` runs on a cron schedule; a backfill is one run per past date
     (`scheduled_time`), each training on the rows before its own date."""
@@ -176,6 +177,7 @@ def test_the_servers_scheduler_creates_the_coming_days_runs(prefect_stack):
     assert second - first == timedelta(days=1) and first > datetime.now(UTC)
 
 
+@pytest.mark.long
 def test_a_cron_schedule_fires_and_the_runner_runs_it(prefect_stack):
     """A second cron schedule on the daily deployment, for the next whole minute at least 25 s
     away: the scheduler creates that run, the runner starts it at its time, it completes with
@@ -285,6 +287,7 @@ def _flow_run_process(runner_pid: int, flow_run_id) -> int:
     return pid
 
 
+@pytest.mark.long
 def test_killing_the_runner_mid_run_finishes_the_run(prefect_stack, tmp_path):
     """SIGKILL the runner (the process serving the deployment) while a flow run it started is
     under way, start it again: the flow-run process outlives its parent and finishes the run;
@@ -307,6 +310,7 @@ def test_killing_the_runner_mid_run_finishes_the_run(prefect_stack, tmp_path):
     _wait(lambda: set(stacks.status("prefect")["health"].values()) == {"healthy"}, 300)
 
 
+@pytest.mark.long
 def test_a_run_whose_process_died_unwatched_is_crashed_and_alerted_once(prefect_stack, tmp_path):
     """SIGKILL the runner, then the flow-run process it left behind (a lost machine): nothing
     watches the run. Once its heartbeats stop, the automation (prefect_impl.production_crashes)

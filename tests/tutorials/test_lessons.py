@@ -2,9 +2,9 @@
 
 Each script is converted with jupytext and executed by nbclient in a fresh kernel of this
 environment, failing on the first error. A file declares what it needs on a line
-``# requires: none|any|airflow|prefect``: `any` lessons run everywhere (each engine's section
-prints a one-line note where that engine is missing), an engine-only file is skipped with the
-tox environment that runs it.
+``# requires: none|any|airflow|prefect``: `none` files run once, in `tox -e mock`; `any` lessons
+run in each engine's environment (each engine's section prints a one-line note where that engine
+is missing); an engine-only file is skipped with the tox environment that runs it.
 """
 
 from __future__ import annotations
@@ -67,6 +67,10 @@ def skip_reason(path: Path) -> str | None:
         # Engine-free files run once, in the environment without an orchestrator: the same
         # run again in each engine's environment would only spend the test command's budget.
         return f"{path.name} needs no orchestrator: it runs in `tox -e mock`"
+    if need == "any" and engines.available() == ["mock"]:
+        # Each engine's environment runs it whole: the mock engine's sections, its own, and the
+        # one-line note of the engine it lacks; here it would only repeat the mock sections.
+        return f"{path.name} runs in `tox -e airflow` and `tox -e prefect`"
     if need in ("none", "any") or engines.is_available(need):
         return None
     return f"{path.name} needs {need}, not installed here: run it with `tox -e {need}`"
