@@ -282,6 +282,8 @@ def run_day(events: int, engine: str, workdir: Path) -> dict[str, Any]:
         "orchestration_share": round((result.wall_seconds - busy) / result.wall_seconds, 3),
         "steps": steps,
         "model_sha256": meta["sha256"],
+        # The A/B table's checksum: the same work to the bit, whatever the code's shape.
+        "ab_sha256": hashlib.sha256((run_dir / "evaluate_ab" / "ab.json").read_bytes()).hexdigest(),
         "best_iteration": meta.get("best_iteration"),
         "promoted": gate.get("promote"),
         "state_users": merge["users"],
@@ -440,15 +442,22 @@ def part_day(events: int, engine: str, python: str = sys.executable) -> dict[str
     return run
 
 
-def part_curve(sizes: tuple[int, ...], known: dict[int, Any] | None = None) -> dict[str, Any]:
-    """(b): the day at each size (`known`: runs already measured, by size); per step, seconds
-    per million events relative to the smallest size (1.0 = linear)."""
+def part_curve(
+    sizes: tuple[int, ...], known: dict[int, Any] | None = None, saved: list[Any] | None = None
+) -> dict[str, Any]:
+    """(b): the day at each size (`known`: runs already measured, by size), merged with the
+    `saved` points of other sizes (a 10M day takes most of an hour: each size can be run on
+    its own; every point names its commit); per step, seconds per million events relative to
+    the smallest size (1.0 = linear)."""
     known = known or {}
-    points = []
+    measured = {}
     for n in sizes:
-        points.append(known.get(n) or part_day(n, "mock"))
-        if "stopped" in points[-1]:
+        measured[n] = known.get(n) or part_day(n, "mock")
+        if "stopped" in measured[n]:
             break  # a bigger day needs more memory still
+    points = sorted(
+        ({p["events"]: p for p in saved or []} | measured).values(), key=lambda p: p["events"]
+    )
     done = [p for p in points if "stopped" not in p]
     base = done[0]
     for p in done:
@@ -460,7 +469,7 @@ def part_curve(sizes: tuple[int, ...], known: dict[int, Any] | None = None) -> d
             for s in p["steps"]
             if base["per_m_events"][s] > 0.01
         }
-    return {"sizes": list(sizes), "points": points}
+    return {"sizes": [p["events"] for p in points], "points": points}
 
 
 def part_data(events: int) -> dict[str, Any]:
@@ -632,6 +641,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--library", choices=["steps", "pandas"], default="steps")
     parser.add_argument("--quick", action="store_true", help="10k-20k events: a smoke run")
     parser.add_argument("--reuse-day", action="store_true", help="curve: the saved mock day")
+    parser.add_argument("--merge", action="store_true", help="curve: keep saved other sizes")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--docs", type=Path, default=DOCS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -656,7 +666,10 @@ def main(argv: list[str] | None = None) -> int:
         known[events] = part_day(events, args.engine)
         save("day", known[events], args.output)
     if args.command in ("curve", "all"):
-        save("curve", part_curve(sizes, known if args.engine == "mock" else {}), args.output)
+        saved = json.loads(args.output.read_text()).get("curve", {}) if args.output.exists() else {}
+        saved_points = saved.get("points", []) if args.merge else []
+        curve = part_curve(sizes, known if args.engine == "mock" else {}, saved_points)
+        save("curve", curve, args.output)
     if args.command in ("data", "all"):
         save("data", part_data(events), args.output)
     with contextlib.suppress(KeyError):

@@ -263,10 +263,15 @@ class _Pairs:
     """Per (user, item) pair of a window, sorted by key = user * n_items + item."""
 
     key: np.ndarray
-    user: np.ndarray
+    user: np.ndarray  # int32 codes, as in `Events` (half the memory of int64 at 50M pairs)
     item: np.ndarray
     weight: np.ndarray  # sum of grades
     last: np.ndarray  # latest ts
+
+
+def _codes(key: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    user, item = np.divmod(key, n_items)
+    return user.astype(np.int32), item.astype(np.int32)
 
 
 def _pairs(ev: Events, rows: slice) -> _Pairs:
@@ -277,7 +282,7 @@ def _pairs(ev: Events, rows: slice) -> _Pairs:
     weight = np.add.reduceat(ev.grade[rows][order].astype(np.int64), starts) if len(key) else key
     last = np.maximum.reduceat(ev.ts[rows][order], starts) if len(key) else key
     key = key[starts]
-    return _Pairs(key, key // ev.n_items, key % ev.n_items, weight, last)
+    return _Pairs(key, *_codes(key, ev.n_items), weight, last)
 
 
 @dataclass(frozen=True)
@@ -523,7 +528,7 @@ def _today(ev: Events, rows: slice) -> _Pairs:
     starts = _groups(key)
     grade = np.maximum.reduceat(ev.grade[rows][order], starts)
     key = key[starts]
-    return _Pairs(key, key // ev.n_items, key % ev.n_items, grade, grade)
+    return _Pairs(key, *_codes(key, ev.n_items), grade, grade)
 
 
 def read_shards(path: str | Path, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
