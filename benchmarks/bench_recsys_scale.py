@@ -69,6 +69,7 @@ SIZES = (100_000, 1_000_000, 3_000_000, 10_000_000)
 QUICK_SIZES = (10_000, 20_000)
 GOALS = {"seconds": 60.0, "rss_gb": 4.0, "events": 1_000_000}
 DATA_STEPS = ("extract", "merge_profiles")
+STEPS_LOG = "steps.json"  # a child's per-step figures so far (`cpu_per_step`)
 MAX_RSS_GB = float(os.environ.get("BENCH_MAX_RSS_GB", "12"))  # a shared machine: stop there
 
 
@@ -159,8 +160,10 @@ def in_child(args: list[str], *, python: str = sys.executable) -> dict[str, Any]
         if code and not killed:
             raise SystemExit(f"benchmark child {' '.join(args)} exited {code}")
         result = (
-            {"stopped": f"above {MAX_RSS_GB} GB RSS"} if killed else json.loads(out.read_text())
+            json.loads(out.read_text()) if not killed else {"stopped": f"above {MAX_RSS_GB} GB RSS"}
         )
+        if killed and Path(tmp, STEPS_LOG).exists():  # how far it got: each step's figures
+            result["steps_before_stop"] = json.loads(Path(tmp, STEPS_LOG).read_text())
     # ru_maxrss (KiB on Linux) is the high-water mark since the last reset by `cpu_per_step`:
     # the run's peak is the largest of the steps' own, which the child reports.
     peak = max(usage.ru_maxrss / 2**20, result.pop("steps_peak_rss_gb", 0.0))
@@ -204,13 +207,14 @@ def rows_per_step(run_dir: Path) -> dict[str, int]:
     }
 
 
-def cpu_per_step(pipeline) -> tuple[dict[str, float], dict[str, float]]:
+def cpu_per_step(pipeline, log: Path | None = None) -> tuple[dict[str, float], dict[str, float]]:
     """Wrap each step of `pipeline` (in this process) to record its CPU seconds and its peak
     RSS in the returned dicts. CPU: the whole process's, every thread's, while the step runs;
     exact for the mock engine, which runs one step at a time; under Airflow and Prefect
     in-process it also counts what the engine's own threads did meanwhile. Load-independent,
     unlike the wall clock. Peak RSS: the kernel's high-water mark (VmHWM), reset before the
-    step (``/proc/self/clear_refs``), so each step's figure is its own (Linux only)."""
+    step (``/proc/self/clear_refs``), so each step's figure is its own (Linux only). `log`:
+    the figures so far, written there as each step starts and ends (for a run that is killed)."""
     spent: dict[str, float] = {}
     peak: dict[str, float] = {}
 
@@ -220,6 +224,8 @@ def cpu_per_step(pipeline) -> tuple[dict[str, float], dict[str, float]]:
             with contextlib.suppress(OSError):
                 Path("/proc/self/clear_refs").write_text("5")
             started = time.process_time()
+            if log:
+                log.write_text(json.dumps({"running": name, "cpu": spent, "peak_rss_gb": peak}))
             try:
                 return fn(*args, **kwargs)
             finally:
@@ -228,6 +234,8 @@ def cpu_per_step(pipeline) -> tuple[dict[str, float], dict[str, float]]:
                     status = Path("/proc/self/status").read_text().splitlines()
                     kib = next(int(x.split()[1]) for x in status if x.startswith("VmHWM"))
                     peak[name] = max(peak.get(name, 0.0), kib / 2**20)
+                if log:
+                    log.write_text(json.dumps({"cpu": spent, "peak_rss_gb": peak}))
 
         return step
 
@@ -245,7 +253,7 @@ def run_day(events: int, engine: str, workdir: Path) -> dict[str, Any]:
     home = prepared(events)
     cfg = config(workdir, events)
     shutil.copy(home / "primed.duckdb", cfg.profiles.db)
-    cpu, peak = cpu_per_step(pipelines.for_config(cfg))
+    cpu, peak = cpu_per_step(pipelines.for_config(cfg), workdir / STEPS_LOG)
     result = engines.load(engine).run_pipeline(cfg, run_id=f"scale-{engine}-{events}")
     assert result.ok, result.error
     run_dir = Path(result.run_dir)
