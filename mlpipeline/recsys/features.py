@@ -145,8 +145,8 @@ def normalise(events: pd.DataFrame | list[pd.DataFrame]) -> Events:
     while parts:
         lean.append(_columns(parts.pop(0)))
     # Codes in id order, as ``pd.factorize(sort=True)`` numbers them: a sorted id's position.
-    user_ids = np.unique(np.concatenate([np.unique(p[0]) for p in lean]))
-    item_ids = np.unique(np.concatenate([np.unique(p[1]) for p in lean]))
+    # Hashing (`pd.unique`, `get_indexer`) measured several times cheaper than `np.unique`.
+    user_ids, item_ids = (_sorted_ids([p[c] for p in lean]) for c in (0, 1))
     n = sum(len(p[0]) for p in lean)
     user, item = np.empty(n, np.int32), np.empty(n, np.int32)
     ts, grade, day = np.empty(n, np.int64), np.empty(n, np.int8), np.empty(n, np.int32)
@@ -154,14 +154,19 @@ def normalise(events: pd.DataFrame | list[pd.DataFrame]) -> Events:
     while lean:
         u, i, t, g, d = lean.pop(0)
         rows = slice(at, at + len(u))
-        user[rows], item[rows] = np.searchsorted(user_ids, u), np.searchsorted(item_ids, i)
+        user[rows], item[rows] = user_ids.get_indexer(u), item_ids.get_indexer(i)
         ts[rows], grade[rows], day[rows] = t, g, d
         at += len(u)
         del u, i, t, g, d
     if not (np.diff(day) >= 0).all():
         order = np.argsort(day, kind="stable")
         user, item, ts, grade, day = (a[order] for a in (user, item, ts, grade, day))
-    return Events(user, item, ts, grade, day, user_ids.astype(np.int64), item_ids.astype(np.int64))
+    ids = user_ids.to_numpy(np.int64), item_ids.to_numpy(np.int64)
+    return Events(user, item, ts, grade, day, *ids)
+
+
+def _sorted_ids(parts: list[np.ndarray]) -> pd.Index:
+    return pd.Index(np.sort(pd.unique(np.concatenate([pd.unique(p) for p in parts]))))
 
 
 def _columns(events: pd.DataFrame) -> tuple[np.ndarray, ...]:
