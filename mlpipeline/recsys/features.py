@@ -88,6 +88,7 @@ NEVER = 1e6  # "hours since" for a pair that never happened: far beyond any wind
 # day (200k users) one shard: the single pass; at 10M (2M users) eight of about 6M rows each,
 # so `build_features` holds one shard's candidates at a time, not a day's 49M rows.
 SHARD_USERS = 250_000
+NEIGHBOUR_ROWS = 1 << 22  # co-occurrence pairs ranked at a time (whole items: `neighbours`)
 
 
 @dataclass(frozen=True)
@@ -333,12 +334,25 @@ def neighbours(
         for a, b in ((x, y), (y, x)):
             seed = is_seed[a]
             found.append(a[seed].astype(np.int64) * n_items + b[seed])
-    ab, count = np.unique(np.concatenate(found), return_counts=True)
+    # `np.unique(..., return_counts=True)` in place: it held two more copies of the pairs.
+    ab = np.concatenate(found)
     del found
-    co_a, co_b = ab // n_items, ab % n_items
-    order = _by_group_desc(co_a, count)  # by item, then count descending, then neighbour
-    top = order[rank_in_group(co_a[order]) < sizes.neighbours_per_item]
-    nb_a = co_a[top]
+    ab.sort()
+    starts = _groups(ab)
+    count = np.diff(np.append(starts, len(ab)))
+    ab = ab[starts]
+    del starts
+    # Each item's best neighbours (count descending, then neighbour), over slices of whole
+    # items: sorting every distinct pair of a 10M-event day (about 100M) at once was the
+    # step's peak of memory; the slices give the same rows.
+    tops = []
+    cuts = np.unique(np.searchsorted(ab, ab[::NEIGHBOUR_ROWS] // n_items * n_items))
+    for lo, hi in pairwise(np.append(cuts, len(ab))):
+        co_a = ab[lo:hi] // n_items
+        order = _by_group_desc(co_a, count[lo:hi])  # by item, count descending, neighbour
+        tops.append(lo + order[rank_in_group(co_a[order]) < sizes.neighbours_per_item])
+    top = np.concatenate(tops) if tops else np.zeros(0, np.int64)
+    nb_a = ab[top] // n_items
     length = np.bincount(nb_a, minlength=n_items)  # nb_a is sorted: a slice per item
     in_history = np.flatnonzero(weight > 0)  # every event weighs at least 1
     return _Neighbours(
@@ -346,7 +360,7 @@ def neighbours(
         own_item=own_item,
         first=np.cumsum(length) - length,
         length=length,
-        item=co_b[top],
+        item=ab[top] % n_items,
         count=count[top],
         popular=in_history[np.argsort(-weight[in_history], kind="stable")][: sizes.popular],
     )

@@ -1,5 +1,6 @@
-"""User shards change how much is held at once, never a result: a 7-user shard size gives the
-frames, the training rows and the A/B table of the single pass, to the bit."""
+"""User shards change how much is held at once, never a result: a 7-user shard size (and
+co-occurrence ranked 50 pairs at a time) gives the frames, the training rows and the A/B table
+of the single pass, to the bit."""
 
 from __future__ import annotations
 
@@ -35,8 +36,11 @@ def scored(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(candidate=(pair % 5) / 4, production=frame["i_weight"])
 
 
-def test_seven_user_shards_give_the_single_pass_frames_training_rows_and_ab_table(tmp_path):
+def test_seven_user_shards_give_the_single_pass_frames_training_rows_and_ab_table(
+    tmp_path, monkeypatch
+):
     one, one_info = sharded(tmp_path, features.SHARD_USERS)
+    monkeypatch.setattr(features, "NEIGHBOUR_ROWS", 50)  # neighbour lists in slices too
     many, many_info = sharded(tmp_path, 7)
     assert one_info == many_info
     assert len(list(features.read_shards(many["evaluation"]))) > 10  # many shards indeed
