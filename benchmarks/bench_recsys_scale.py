@@ -69,6 +69,7 @@ SIZES = (100_000, 1_000_000, 3_000_000, 10_000_000)
 QUICK_SIZES = (10_000, 20_000)
 GOALS = {"seconds": 60.0, "rss_gb": 4.0, "events": 1_000_000}
 DATA_STEPS = ("extract", "merge_profiles")
+STEPS_LOG = "steps.json"  # a child's per-step figures so far (`cpu_per_step`)
 MAX_RSS_GB = float(os.environ.get("BENCH_MAX_RSS_GB", "12"))  # a shared machine: stop there
 
 
@@ -159,8 +160,10 @@ def in_child(args: list[str], *, python: str = sys.executable) -> dict[str, Any]
         if code and not killed:
             raise SystemExit(f"benchmark child {' '.join(args)} exited {code}")
         result = (
-            {"stopped": f"above {MAX_RSS_GB} GB RSS"} if killed else json.loads(out.read_text())
+            json.loads(out.read_text()) if not killed else {"stopped": f"above {MAX_RSS_GB} GB RSS"}
         )
+        if killed and Path(tmp, STEPS_LOG).exists():  # how far it got: each step's figures
+            result["steps_before_stop"] = json.loads(Path(tmp, STEPS_LOG).read_text())
     # ru_maxrss (KiB on Linux) is the high-water mark since the last reset by `cpu_per_step`:
     # the run's peak is the largest of the steps' own, which the child reports.
     peak = max(usage.ru_maxrss / 2**20, result.pop("steps_peak_rss_gb", 0.0))
@@ -204,13 +207,14 @@ def rows_per_step(run_dir: Path) -> dict[str, int]:
     }
 
 
-def cpu_per_step(pipeline) -> tuple[dict[str, float], dict[str, float]]:
+def cpu_per_step(pipeline, log: Path | None = None) -> tuple[dict[str, float], dict[str, float]]:
     """Wrap each step of `pipeline` (in this process) to record its CPU seconds and its peak
     RSS in the returned dicts. CPU: the whole process's, every thread's, while the step runs;
     exact for the mock engine, which runs one step at a time; under Airflow and Prefect
     in-process it also counts what the engine's own threads did meanwhile. Load-independent,
     unlike the wall clock. Peak RSS: the kernel's high-water mark (VmHWM), reset before the
-    step (``/proc/self/clear_refs``), so each step's figure is its own (Linux only)."""
+    step (``/proc/self/clear_refs``), so each step's figure is its own (Linux only). `log`:
+    the figures so far, written there as each step starts and ends (for a run that is killed)."""
     spent: dict[str, float] = {}
     peak: dict[str, float] = {}
 
@@ -220,6 +224,8 @@ def cpu_per_step(pipeline) -> tuple[dict[str, float], dict[str, float]]:
             with contextlib.suppress(OSError):
                 Path("/proc/self/clear_refs").write_text("5")
             started = time.process_time()
+            if log:
+                log.write_text(json.dumps({"running": name, "cpu": spent, "peak_rss_gb": peak}))
             try:
                 return fn(*args, **kwargs)
             finally:
@@ -228,6 +234,8 @@ def cpu_per_step(pipeline) -> tuple[dict[str, float], dict[str, float]]:
                     status = Path("/proc/self/status").read_text().splitlines()
                     kib = next(int(x.split()[1]) for x in status if x.startswith("VmHWM"))
                     peak[name] = max(peak.get(name, 0.0), kib / 2**20)
+                if log:
+                    log.write_text(json.dumps({"cpu": spent, "peak_rss_gb": peak}))
 
         return step
 
@@ -245,7 +253,7 @@ def run_day(events: int, engine: str, workdir: Path) -> dict[str, Any]:
     home = prepared(events)
     cfg = config(workdir, events)
     shutil.copy(home / "primed.duckdb", cfg.profiles.db)
-    cpu, peak = cpu_per_step(pipelines.for_config(cfg))
+    cpu, peak = cpu_per_step(pipelines.for_config(cfg), workdir / STEPS_LOG)
     result = engines.load(engine).run_pipeline(cfg, run_id=f"scale-{engine}-{events}")
     assert result.ok, result.error
     run_dir = Path(result.run_dir)
@@ -282,6 +290,8 @@ def run_day(events: int, engine: str, workdir: Path) -> dict[str, Any]:
         "orchestration_share": round((result.wall_seconds - busy) / result.wall_seconds, 3),
         "steps": steps,
         "model_sha256": meta["sha256"],
+        # The A/B table's checksum: the same work to the bit, whatever the code's shape.
+        "ab_sha256": hashlib.sha256((run_dir / "evaluate_ab" / "ab.json").read_bytes()).hexdigest(),
         "best_iteration": meta.get("best_iteration"),
         "promoted": gate.get("promote"),
         "state_users": merge["users"],
@@ -440,15 +450,22 @@ def part_day(events: int, engine: str, python: str = sys.executable) -> dict[str
     return run
 
 
-def part_curve(sizes: tuple[int, ...], known: dict[int, Any] | None = None) -> dict[str, Any]:
-    """(b): the day at each size (`known`: runs already measured, by size); per step, seconds
-    per million events relative to the smallest size (1.0 = linear)."""
+def part_curve(
+    sizes: tuple[int, ...], known: dict[int, Any] | None = None, saved: list[Any] | None = None
+) -> dict[str, Any]:
+    """(b): the day at each size (`known`: runs already measured, by size), merged with the
+    `saved` points of other sizes (a 10M day takes most of an hour: each size can be run on
+    its own; every point names its commit); per step, seconds per million events relative to
+    the smallest size (1.0 = linear)."""
     known = known or {}
-    points = []
+    measured = {}
     for n in sizes:
-        points.append(known.get(n) or part_day(n, "mock"))
-        if "stopped" in points[-1]:
+        measured[n] = known.get(n) or part_day(n, "mock")
+        if "stopped" in measured[n]:
             break  # a bigger day needs more memory still
+    points = sorted(
+        ({p["events"]: p for p in saved or []} | measured).values(), key=lambda p: p["events"]
+    )
     done = [p for p in points if "stopped" not in p]
     base = done[0]
     for p in done:
@@ -460,7 +477,7 @@ def part_curve(sizes: tuple[int, ...], known: dict[int, Any] | None = None) -> d
             for s in p["steps"]
             if base["per_m_events"][s] > 0.01
         }
-    return {"sizes": list(sizes), "points": points}
+    return {"sizes": [p["events"] for p in points], "points": points}
 
 
 def part_data(events: int) -> dict[str, Any]:
@@ -632,6 +649,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--library", choices=["steps", "pandas"], default="steps")
     parser.add_argument("--quick", action="store_true", help="10k-20k events: a smoke run")
     parser.add_argument("--reuse-day", action="store_true", help="curve: the saved mock day")
+    parser.add_argument("--merge", action="store_true", help="curve: keep saved other sizes")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--docs", type=Path, default=DOCS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -656,7 +674,10 @@ def main(argv: list[str] | None = None) -> int:
         known[events] = part_day(events, args.engine)
         save("day", known[events], args.output)
     if args.command in ("curve", "all"):
-        save("curve", part_curve(sizes, known if args.engine == "mock" else {}), args.output)
+        saved = json.loads(args.output.read_text()).get("curve", {}) if args.output.exists() else {}
+        saved_points = saved.get("points", []) if args.merge else []
+        curve = part_curve(sizes, known if args.engine == "mock" else {}, saved_points)
+        save("curve", curve, args.output)
     if args.command in ("data", "all"):
         save("data", part_data(events), args.output)
     with contextlib.suppress(KeyError):

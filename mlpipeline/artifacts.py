@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -136,6 +136,32 @@ def read_frame(path: str | Path) -> pd.DataFrame:
     import pandas as pd
 
     return pd.read_parquet(path)
+
+
+@contextmanager
+def frame_writer(path: str | Path) -> Iterator[Callable[[pd.DataFrame], None]]:
+    """Write a frame piece by piece, atomically: ``append(piece)`` adds the piece as one
+    Parquet row group; the file reads back as the pieces one after the other (a frame too big
+    to hold at once). At least one piece must be appended."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with atomic_path(path) as tmp:
+        writer: pq.ParquetWriter | None = None
+
+        def append(piece: pd.DataFrame) -> None:
+            nonlocal writer
+            table = pa.Table.from_pandas(piece, preserve_index=False)
+            writer = writer or pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table, row_group_size=max(len(piece), 1))
+
+        try:
+            yield append
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            raise ValueError(f"no rows for {path}: nothing was appended")
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -348,10 +348,17 @@ def register_model_declaration(pipeline: Pipeline, reads: Iterable[str] = ()) ->
 
 
 def declare_integration_test(
-    pipeline: Pipeline, probe: Callable[[Any, pd.DataFrame, dict[str, Any]], Probe], reads: str
+    pipeline: Pipeline,
+    probe: Callable[[Any, Any, dict[str, Any]], Probe],
+    reads: str,
+    read_holdout: Callable[[StepOutput, str], Any] | None = None,
 ) -> Callable[..., None]:
-    """Declare `integration_test` in `pipeline`: `probe(cfg, holdout rows, offline metrics)` is
-    what it scores; `reads` the config section the probe reads besides `deployment`."""
+    """Declare `integration_test` in `pipeline`: `probe(cfg, holdout, offline metrics)` is
+    what it scores; `reads` the config section the probe reads besides `deployment`;
+    `read_holdout(step output, name)` what the probe gets as the holdout: its rows by default
+    (`StepOutput.frame`), or, say, its file's path (`StepOutput.file`) for a probe that reads
+    it piece by piece."""
+    read = read_holdout or (lambda output, name: output.frame(name))
     (metrics_step, metrics_name), (holdout_step, holdout_name) = (
         pipeline.reports["metrics"],
         pipeline.reports["holdout"],
@@ -378,7 +385,7 @@ def declare_integration_test(
             cfg,
             out,
             registration.json("registration"),
-            lambda: probe(cfg, holdout.frame(holdout_name), metrics.json(metrics_name)),
+            lambda: probe(cfg, read(holdout, holdout_name), metrics.json(metrics_name)),
         )
 
     return integration_test

@@ -24,6 +24,7 @@ per model. Ties in score are broken by item id, so a ranking never depends on ro
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from statistics import NormalDist
 from typing import Any
 
@@ -119,9 +120,13 @@ def coverage(
     ranked: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> float:
     """Share of the catalogue (`n_items`) that appears in at least one user's top k."""
-    order, rank = ranked or _ranked(frame, score)
-    top = frame["item_id"].to_numpy()[order][rank < k]
-    return float(len(np.unique(top)) / max(n_items, 1))
+    return float(len(_top_items(frame, k, ranked or _ranked(frame, score))) / max(n_items, 1))
+
+
+def _top_items(frame: pd.DataFrame, k: int, ranked: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The distinct items in at least one user's top k."""
+    order, rank = ranked
+    return np.unique(frame["item_id"].to_numpy()[order][rank < k])
 
 
 def _batches(n: int, reps: int) -> list[int]:
@@ -185,7 +190,7 @@ def paired_test(
 
 
 def compare(
-    frame: pd.DataFrame,
+    frames: pd.DataFrame | Iterable[pd.DataFrame],
     *,
     candidate: str,
     production: str,
@@ -196,10 +201,22 @@ def compare(
     seed: int,
     alpha: float = 0.05,
 ) -> dict[str, Any]:
-    """The A/B table: both models' means, the paired tests, coverage, and who was excluded."""
-    ranked = {name: _ranked(frame, name) for name in (candidate, production)}
-    cand = per_user_metrics(frame, candidate, k, ranked[candidate])
-    prod = per_user_metrics(frame, production, k, ranked[production])
+    """The A/B table: both models' means, the paired tests, coverage, and who was excluded.
+
+    `frames`: one frame, or pieces of one that never split a user, sorted by user (as
+    `features.read_shards` gives them): each piece's per-user metrics and top-k items are
+    kept, the piece dropped; the per-user values, concatenated, are those of the whole frame
+    (each user's sums over the same rows in the same order), so every mean, interval and
+    p-value is the same to the bit."""
+    per_user: dict[str, list[pd.DataFrame]] = {candidate: [], production: []}
+    tops: dict[str, list[np.ndarray]] = {candidate: [], production: []}
+    for frame in [frames] if isinstance(frames, pd.DataFrame) else frames:
+        for name in (candidate, production):
+            ranked = _ranked(frame, name)
+            per_user[name].append(per_user_metrics(frame, name, k, ranked))
+            tops[name].append(_top_items(frame, k, ranked))
+        del frame
+    cand, prod = (pd.concat(per_user[n]) for n in (candidate, production))
     valid = cand["ndcg"].notna()
     result: dict[str, Any] = {
         "k": k,
@@ -221,7 +238,7 @@ def compare(
             ),
         }
     result["coverage"] = {
-        "candidate": coverage(frame, candidate, k, n_items, ranked[candidate]),
-        "production": coverage(frame, production, k, n_items, ranked[production]),
+        name: len(np.unique(np.concatenate(tops[name]))) / max(n_items, 1)
+        for name in (candidate, production)
     }
     return result

@@ -14,12 +14,15 @@ registry, the three deployment steps read or write it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import itertools
 import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from importlib.metadata import version
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -56,6 +59,7 @@ RECSYS = Pipeline(
 )
 step = RECSYS.step
 STATE_TABLES = ("user_profiles", "item_stats", "user_items", "merged_deliveries")
+FRAMES = ("train", "evaluation")  # build_features' candidate frames
 
 
 def day_files(cfg: RecsysConfig, days: Callable[[RecsysConfig], list[date]]) -> list[str]:
@@ -190,7 +194,8 @@ def build_features(
     # Two days read at a time (pyarrow reads and checks without the GIL); errors, in day order.
     with ThreadPoolExecutor(2, thread_name_prefix="read-day") as pool:
         days = [(d, pool.submit(read_day, cfg, d)) for d in history_window(cfg)]
-    for d, read in days:
+    while days:  # popped: a day's frame is held by `frames` only, which `normalise` empties
+        d, read = days.pop(0)
         needed = d >= day - timedelta(days=1)
         landed = cfg.data.source != "landing" or partition_path(cfg.data.landing, d).exists()
         if not needed and not landed:
@@ -208,10 +213,10 @@ def build_features(
             if cfg.data.source == "landing":
                 raise  # a history partition that is there but unreadable: never skipped
             missing.append(d.isoformat())  # the user's file has no events that day
-    events = feats.normalise(pd.concat(frames, ignore_index=True))
-    del frames  # only the arrays are kept: 21 bytes an event
+    del read
+    events = feats.normalise(frames)  # only the arrays are kept: 21 bytes an event
     info: dict[str, Any] = {}
-    for name, frame in feats.build_frames(
+    shards = feats.build_frames(
         events,
         day,
         info,
@@ -219,9 +224,13 @@ def build_features(
         validation_percent=cfg.features.validation_percent,
         seed=cfg.training.seed,
         sizes=_sizes(cfg),
-    ):
-        out.write_frame(name, frame)
-        del frame
+    )
+    # Each frame written shard by shard (a row group each), a shard dropped once written.
+    with contextlib.ExitStack() as files:
+        append = {n: files.enter_context(artifacts.frame_writer(out.file(n))) for n in FRAMES}
+        for name, frame in shards:
+            append[name](frame)
+            del frame
     info["history_days_missing"] = missing
     out.write_json("info", info)
 
@@ -237,7 +246,13 @@ def train_model(cfg: RecsysConfig, out: StepOutput, features: StepOutput) -> Non
     Writes: model (XGBoost UBJSON, cut at the best iteration), meta (sha256, best iteration,
     validation history, feature list, versions).
     """
-    frame = features.frame("train")
+    # Only the users with a positive are trained on (`ranking.with_positives`): kept shard by
+    # shard, so the whole frame (49M rows at 10M events a day) is never in memory, only the
+    # rows XGBoost learns from (about 14M); the same rows in the same order as a single pass.
+    columns = ["user_id", "item_id", *feats.FEATURES, "label", "valid"]
+    pieces = [ranking.with_positives(p) for p in feats.read_shards(features.file("train"), columns)]
+    frame = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
+    del pieces
     t = cfg.training
     model_bytes, info = ranking.fit(
         frame[~frame["valid"]],
@@ -323,38 +338,49 @@ def evaluate_ab(
     only when a planted effect is set (teaching and tests).
     Writes: ab (the A/B table: means, paired differences, intervals, p-values, coverage).
     """
-    frame = features.frame("evaluation")
     info = features.json("info")
     e = cfg.evaluation
     candidate_bytes, meta = read_model(model)
     n_jobs = cfg.training.n_jobs
-    frame["candidate"] = ranking.score(candidate_bytes, frame, feats.FEATURES, n_jobs)
 
     registry = open_registry(cfg)
     current = registry.production()
     production: dict[str, Any] | None = None
+    production_bytes = None
     against, note = POPULARITY, "no production model yet (first run)"
     if current is not None:
         production = {"version": current.version, "sha256": current.sha256}
         if current.record.get("features") == feats.FEATURES:
             against, note = f"production v{current.version:04d}", None
-            frame["production"] = ranking.score(
-                registry.load_model(current.version), frame, feats.FEATURES, n_jobs
-            )
+            production_bytes = registry.load_model(current.version)
         else:
             note = f"production v{current.version:04d} was trained on other features"
-    if against == POPULARITY:
-        # Popularity: the window's weighted interactions; ties broken by item id (abtest).
-        frame["production"] = frame["i_weight"]
-    # The model's own NDCG@k: what the integration test re-computes from the staged bytes. With
-    # a planted effect the A/B table compares planted scores, so it is computed apart.
-    model_ndcg = mean_ndcg(frame, "candidate", e.k) if e.plant_effect is not None else None
-    if e.plant_effect is not None:
+
+    def scored(frame: pd.DataFrame) -> pd.DataFrame:
+        frame["candidate"] = ranking.score(candidate_bytes, frame, feats.FEATURES, n_jobs)
+        if production_bytes is not None:
+            frame["production"] = ranking.score(production_bytes, frame, feats.FEATURES, n_jobs)
+        else:
+            # Popularity: the window's weighted interactions; ties broken by item id (abtest).
+            frame["production"] = frame["i_weight"]
+        return frame
+
+    # Per user, shard by shard (`abtest.compare`), except with a planted effect: it
+    # standardises the scores over the whole day (teaching and test scale only).
+    model_ndcg = None
+    if e.plant_effect is None:
+        frames = map(scored, feats.read_shards(features.file("evaluation")))
+    else:
+        frame = scored(features.frame("evaluation"))
+        # The model's own NDCG@k: what the integration test re-computes from the staged bytes.
+        # The A/B table compares planted scores, so it is computed apart.
+        model_ndcg = mean_ndcg(frame, "candidate", e.k)
         base = frame["production"].to_numpy(dtype=np.float64)
         frame["candidate"], frame["production"] = plant(cfg, frame, base)
-
+        frames = iter([frame])
+        del frame
     result = abtest.compare(
-        frame,
+        frames,
         candidate="candidate",
         production="production",
         k=e.k,
@@ -409,9 +435,10 @@ def gate_model(cfg: RecsysConfig, out: StepOutput, ab: StepOutput) -> None:
 
 
 # -- deployment: staging -> integration test -> production (`mlpipeline.deployment`) ---------
-def serving_probe(cfg: RecsysConfig, frame: pd.DataFrame, ab: dict[str, Any]) -> Probe:
-    """The ranker's integration test on candidate rows of day D (`frame`, the evaluation
-    frame), each check scoring only the rows it needs:
+def serving_probe(cfg: RecsysConfig, path: Path, ab: dict[str, Any]) -> Probe:
+    """The ranker's integration test on candidate rows of day D (`path`: the evaluation
+    frame, read shard by shard as `evaluate_ab` reads it), each check scoring only the rows it
+    needs:
 
     - output_schema: finite scores for the frame's first ``deployment.smoke_rows`` rows;
     - latency: one user's candidate rows per request, the first ``deployment.latency_samples``
@@ -419,23 +446,33 @@ def serving_probe(cfg: RecsysConfig, frame: pd.DataFrame, ab: dict[str, Any]) ->
     - offline_agreement: the model's NDCG@k on day D, re-scored from the staged bytes, equals
       what `evaluate_ab` recorded (`ab`). NDCG@k is defined only for the users with a positive
       (`abtest`), so only their rows are re-scored (about 30% of the frame at 1M events a
-      day): the same users, rows and floats as the evaluation's mean, to the bit.
+      day), shard by shard: the same users, rows and floats as the evaluation's mean, to the
+      bit.
     """
     expected = ab["model_ndcg"]
     d, k = cfg.deployment, cfg.evaluation.k
-    columns = [frame.columns.get_loc(c) for c in feats.FEATURES]
-    users = list(frame.groupby("user_id", sort=True).indices.values())  # row positions per user
-    requests = [frame.iloc[rows, columns].to_numpy() for rows in users[: d.latency_samples]]
+    smoke, requests = None, []
+    for frame in feats.read_shards(path):
+        smoke = frame.head(d.smoke_rows) if smoke is None else smoke
+        columns = [frame.columns.get_loc(c) for c in feats.FEATURES]
+        users = frame.groupby("user_id", sort=True).indices.values()  # row positions per user
+        wanted = itertools.islice(users, d.latency_samples - len(requests))
+        requests += [frame.iloc[rows, columns].to_numpy() for rows in wanted]
+        if len(requests) == d.latency_samples:
+            break
 
     def rescore(model_bytes: bytes) -> float:
         if expected is None:
             raise DataError("no user of the evaluation day has a positive: NDCG is undefined")
-        rated = ranking.with_positives(frame)
-        scored = rated.assign(score=ranking.score(model_bytes, rated, feats.FEATURES))
-        return mean_ndcg(scored, "score", k)
+        ndcg = []
+        for frame in feats.read_shards(path):
+            rated = ranking.with_positives(frame)
+            scored = rated.assign(score=ranking.score(model_bytes, rated, feats.FEATURES))
+            ndcg.append(abtest.per_user_metrics(scored, "score", k)["ndcg"])
+        return _mean_defined(pd.concat(ndcg))
 
     return Probe(
-        smoke=frame.head(d.smoke_rows),
+        smoke=smoke,
         score=lambda model_bytes, rows: ranking.score(model_bytes, rows, feats.FEATURES),
         bounds=None,  # ranking scores: any finite value
         requests=[requests[i % len(requests)] for i in range(d.latency_samples)],
@@ -447,7 +484,10 @@ def serving_probe(cfg: RecsysConfig, frame: pd.DataFrame, ab: dict[str, Any]) ->
 
 def mean_ndcg(frame: pd.DataFrame, score: str, k: int) -> float | None:
     """NDCG@k averaged over the users with a positive, as the A/B table's means are."""
-    ndcg = abtest.per_user_metrics(frame, score, k)["ndcg"]
+    return _mean_defined(abtest.per_user_metrics(frame, score, k)["ndcg"])
+
+
+def _mean_defined(ndcg: pd.Series) -> float | None:
     return float(ndcg[ndcg.notna()].mean()) if ndcg.notna().any() else None
 
 
@@ -490,6 +530,8 @@ def register_model(
     out.write_json("registration", result)
 
 
-integration_test = deployment.declare_integration_test(RECSYS, serving_probe, reads="evaluation")
+integration_test = deployment.declare_integration_test(
+    RECSYS, serving_probe, reads="evaluation", read_holdout=StepOutput.file
+)
 # Moves production, compare-and-swap with the production model the gate compared against.
 promote_model = deployment.declare_promote_model(RECSYS)
