@@ -137,8 +137,8 @@ def environment(stack: Stack) -> dict[str, str]:
         # that ran it and the workload (task instance) it ran, so the records show which of
         # the `--workers` ran what (tests/production/test_airflow.py reads them).
         # `imports`: each worker imports the task runner and the steps once, before its pool
-        # forks; every task process Airflow forks from it then starts with them loaded
-        # instead of paying about 3 CPU s of imports per task (docs/production/README.md).
+        # forks; every task process Airflow forks from it then starts with them loaded instead
+        # of importing them itself (figures in docs/production/README.md, "Tests").
         env["AIRFLOW__CELERY__EXTRA_CELERY_CONFIG"] = json.dumps(
             {"result_extended": True, "imports": WORKER_PRELOAD}
         )
