@@ -120,7 +120,12 @@ def coverage(
     ranked: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> float:
     """Share of the catalogue (`n_items`) that appears in at least one user's top k."""
-    return float(len(_top_items(frame, k, ranked or _ranked(frame, score))) / max(n_items, 1))
+    return _share(_top_items(frame, k, ranked or _ranked(frame, score)), n_items)
+
+
+def _share(items: np.ndarray, n_items: int) -> float:
+    """Share of the catalogue (`n_items`) that the distinct `items` cover."""
+    return float(len(np.unique(items)) / max(n_items, 1))
 
 
 def _top_items(frame: pd.DataFrame, k: int, ranked: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -238,7 +243,6 @@ def compare(
             ),
         }
     result["coverage"] = {
-        name: len(np.unique(np.concatenate(tops[name]))) / max(n_items, 1)
-        for name in (candidate, production)
+        name: _share(np.concatenate(tops[name]), n_items) for name in (candidate, production)
     }
     return result
