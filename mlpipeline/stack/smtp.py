@@ -25,7 +25,7 @@ from mlpipeline.stack import procs
 if TYPE_CHECKING:
     from mlpipeline.stack.stacks import Stack
 
-PORT = 18525
+PORTS = {"airflow": 18525, "prefect": 18526}  # both stacks can start at once
 RECIPIENT = "ops@localhost"  # who the stack's runs alert, unless the config names someone
 
 
@@ -48,7 +48,7 @@ def start(stack: Stack, env: dict[str, str]) -> None:
 
     if find_spec("aiosmtpd") is None:
         raise procs.StackError("smtp: aiosmtpd is not installed (it is in the production locks)")
-    port = stack.ports["smtp"] = procs.choose_port(PORT, list(stack.ports.values()))
+    port = stack.ports["smtp"] = procs.choose_port(PORTS[stack.engine], list(stack.ports.values()))
     maildir = stack.home / "mail"
     stack.env.update(MLPIPELINE_SMTP=f"{procs.HOST}:{port}", MLPIPELINE_MAILDIR=str(maildir))
     stack.launch("smtp", argv(port, maildir), env, port=port, ready=lambda: greets(port))
