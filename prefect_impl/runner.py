@@ -94,6 +94,11 @@ def api_url(cfg: Any, run_id: str) -> str:
     return _server.api_url
 
 
+def own_server_url() -> str | None:
+    """The API URL of the server this process started, if it is up (None: none started)."""
+    return _server.api_url if _server is not None else None
+
+
 def configured_api_url() -> str | None:
     """PREFECT_API_URL as Prefect sees it: the environment before import, its settings after."""
     if "prefect" not in sys.modules:

@@ -27,6 +27,16 @@ from tests.conftest import config_in
 pytest.register_assert_rewrite("tests.production.checks")  # detailed assertion messages
 
 
+LONG_ENV = "PROD_LONG"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The `long` tests wait minutes on a schedule, a heartbeat or a restart: too long for the
+    test command's 20 minutes on 2 cores, they run with PROD_LONG=1 (README, "Tests")."""
+    if item.get_closest_marker("long") and os.environ.get(LONG_ENV) != "1":
+        pytest.skip("long: PROD_LONG=1 python3 dev.py test -m prod runs it")
+
+
 @pytest.fixture(scope="session")
 def stack_root(request: pytest.FixtureRequest) -> Iterator[Path]:
     """Not under pytest's temporary tree: every pytest session (any on this machine) resets that
