@@ -90,8 +90,8 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None
 
     Each kernel otherwise starts its own local server: about 20 CPU s each, 13 kernels in
     `tox -e prefect` (measured, 30 November 2026), a sixth of that environment's CPU. A learner
-    gets the same by setting PREFECT_API_URL (a profile, `prefect server start`). Lesson 3 and
-    its exercise and solution, which teach the local server's start, keep the clean start.
+    gets the same by setting PREFECT_API_URL (a profile, `prefect server start`). Lesson 3,
+    which teaches the local server's start, keeps the clean start.
     The server this session's own Prefect runs started is reused when there is one: a start
     costs about 22 CPU s (its database's migrations)."""
     if not engines.is_available("prefect"):
@@ -131,7 +131,7 @@ def execute(
     # A clean start, as on a learner's machine: no engine home or server chosen by the tests
     # (but the shared Prefect server, see `prefect_api`).
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PREFECT"))}
-    if prefect_api and requirement(path) in ("any", "prefect") and path.name[:2] != "03":
+    if prefect_api and requirement(path) in ("any", "prefect") and path.stem != "03_prefect":
         env["PREFECT_API_URL"] = prefect_api
     started = time.perf_counter()
     if unsolved:
