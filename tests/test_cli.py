@@ -14,15 +14,16 @@ from mlpipeline.paths import ROOT
 from tests.conftest import DEFAULT_CONFIG
 
 
-def cli(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
-    """`python -m mlpipeline` as a user runs it: without this test session's engine settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PREFECT_"))}
+def cli(*args: str, cwd=ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python -m mlpipeline` as a user runs it: without this test session's engine settings
+    (but those in `env`)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PREFECT_"))}
     return subprocess.run(
         [sys.executable, "-m", "mlpipeline", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
-        env={**env, "COLUMNS": "120"},
+        env={**clean, "COLUMNS": "120", **(env or {})},
     )
 
 
@@ -66,12 +67,15 @@ def test_bad_config_is_one_screen_without_traceback(tmp_path):
     assert len(done.stdout.splitlines()) < 20
 
 
-def failed_run(tmp_path, engine: str) -> subprocess.CompletedProcess:
+def failed_run(
+    tmp_path, engine: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """A run whose first step always fails: exit 1, the step named, and no traceback."""
     done = cli(
         "run", "--engine", engine,
         "--set", "faults={load_data=-1}", "--set", "orchestration.retries=0",
         *outputs(tmp_path),
+        env=env,
     )  # fmt: skip
     assert done.returncode == 1
     assert "FAILED at load_data" in done.stdout

@@ -58,7 +58,7 @@ def engine_ready(name: str) -> bool:
     env = engines.ENGINES[name].tox_env
     print(
         f"{engines.ENGINES[name].title} is not installed in this environment: "
-        f"run `tox -e {env}` to execute this section"
+        f"run `tox -e {env}-tutorials` to execute this section"
     )
     return False
 

@@ -10,6 +10,7 @@ import json
 
 from mlpipeline.graph import STEPS
 from prefect_impl.ml_training_flow import ml_training_flow
+from prefect_impl.runner import own_server_url
 from tests.test_cli import cli, failed_run, outputs
 
 
@@ -32,7 +33,11 @@ def test_cli_run_prints_the_summary_and_nothing_else(tmp_path):
 
 
 def test_cli_failed_run_exits_1_with_one_alert_and_no_traceback(tmp_path):
-    done = failed_run(tmp_path, "prefect")
+    # On this session's server if it has one, as a user's `prefect server start` with
+    # PREFECT_API_URL: a server of the CLI's own costs about 22 CPU s, and the test above
+    # covers that start.
+    url = own_server_url()
+    done = failed_run(tmp_path, "prefect", env={"PREFECT_API_URL": url} if url else None)
     assert done.stderr.count("ALERT [prefect]") == 1
     run_log = next((tmp_path / "artifacts").glob("prefect-*/run.log")).read_text()
     assert "Traceback" in run_log and "InjectedFault" in run_log  # the details are kept here

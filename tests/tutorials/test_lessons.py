@@ -70,10 +70,10 @@ def skip_reason(path: Path) -> str | None:
     if need == "any" and engines.available() == ["mock"]:
         # Each engine's environment runs it whole: the mock engine's sections, its own, and the
         # one-line note of the engine it lacks; here it would only repeat the mock sections.
-        return f"{path.name} runs in `tox -e airflow` and `tox -e prefect`"
+        return f"{path.name} runs in `tox -e airflow-tutorials` and `tox -e prefect-tutorials`"
     if need in ("none", "any") or engines.is_available(need):
         return None
-    return f"{path.name} needs {need}, not installed here: run it with `tox -e {need}`"
+    return f"{path.name} needs {need}, not installed here: run it with `tox -e {need}-tutorials`"
 
 
 def timeout(path: Path) -> int:
