@@ -293,9 +293,10 @@ if course.engine_ready("airflow"):
 # a **smoke run** that proves the tooling works end to end, at noise level. Its numbers are not
 # results: on a busy laptop a slow round can make a slope negative, or the mock engine look
 # slower than direct calls. We run the overhead benchmark of the mock engine only (a few
-# seconds; `-k` after `--` goes to pytest); `tox -e airflow` and `tox -e prefect` run their
-# engines' smoke runs in the test command, and `tox run -m bench` makes a full run. You will see
-# pytest's last line, then the smoke numbers beside the full run's, for the mock engine.
+# seconds; `-k` after `--` goes to pytest); `tox -e airflow-tutorials` and `tox -e
+# prefect-tutorials` run their engines' smoke runs in the test command, and `tox run -m bench`
+# makes a full run. You will see pytest's last line, then the smoke numbers beside the full
+# run's, for the mock engine.
 
 # %%
 done = subprocess.run(
