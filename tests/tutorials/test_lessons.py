@@ -91,18 +91,12 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None
     Each kernel otherwise starts its own local server: about 20 CPU s each, 13 kernels in
     `tox -e prefect` (measured, 30 November 2026), a sixth of that environment's CPU. A learner
     gets the same by setting PREFECT_API_URL (a profile, `prefect server start`). Lesson 3,
-    which teaches the local server's start, keeps the clean start.
-    The server this session's own Prefect runs started is reused when there is one: a start
-    costs about 22 CPU s (its database's migrations)."""
+    which teaches the local server's start, keeps the clean start."""
     if not engines.is_available("prefect"):
         yield None
         return
-    from prefect_impl.runner import own_server_url, prefect_environment
+    from prefect_impl.runner import prefect_environment
     from prefect_impl.server import LocalServer
-
-    if url := own_server_url():
-        yield url
-        return
 
     home = tmp_path_factory.mktemp("prefect-notebooks")
     env = prefect_environment(SimpleNamespace(paths=SimpleNamespace(cache=home)))
