@@ -48,7 +48,7 @@ from prefect.tasks import exponential_backoff
 from benchmarks.adapters import Outcome, Shape, flaky_body, noop
 from mlpipeline.config import PipelineConfig
 from mlpipeline.runs import RunResult
-from prefect_impl.server import STARTUP_TIMEOUT, TIMEOUT_ENV
+from prefect_impl.server import startup_timeout
 
 VARIANTS = {
     "default": {
@@ -230,9 +230,9 @@ class PrefectAdapter:
         self.home = Path(cold_home or tempfile.mkdtemp(prefix=f"prefect-bench-{self.variant}-"))
         with self._settings():  # the server subprocess inherits these settings
             server = SubprocessASGIServer(port=_free_port())
-            # The runner's wait (300 s unless set): a start costs 20-24 CPU s, and 60 s ran
-            # out when the quick run shared 2 cores with the rest of the test command.
-            server.start(timeout=int(os.environ.get(TIMEOUT_ENV) or STARTUP_TIMEOUT))
+            # The runner's wait: a start costs 20-24 CPU s, and 60 s ran out when the quick
+            # run shared 2 cores with the rest of the test command.
+            server.start(timeout=int(startup_timeout()))
         self.server = server
         self.settings["api"] = server.api_url
 

@@ -42,6 +42,11 @@ LOG_TAIL = 15  # lines of the server's log in an error
 _PR_SET_PDEATHSIG = 1
 
 
+def startup_timeout() -> float:
+    """Seconds a server start may take: Prefect's knob if set, else `STARTUP_TIMEOUT`."""
+    return float(os.environ.get(TIMEOUT_ENV) or STARTUP_TIMEOUT)
+
+
 class ServerStartFailed(RuntimeError):
     """The API server did not answer its health check: the message names it and its log."""
 
@@ -67,7 +72,7 @@ class LocalServer:
         env: dict[str, str] | None = None,
     ):
         self.log, self.tries, self.env = Path(log), tries, env or {}
-        self.timeout = timeout or float(os.environ.get(TIMEOUT_ENV) or STARTUP_TIMEOUT)
+        self.timeout = timeout or startup_timeout()
         self.port: int | None = None
         self.process: subprocess.Popen | None = None
 

@@ -19,9 +19,9 @@ def test_the_benchmarks_recorded_this_model():
 
 def test_shipped_config_trains_the_published_model(engine, engine_name, tmp_path):
     outputs = {f"paths.{k}": str(tmp_path / k) for k in ("registry", "artifacts", "cache")}
-    # The small config's latency budget (200 ms, not 50), as every other test's: with the
-    # production envs in the test command, 8 environments share 2 cores and a descheduled
-    # process stretched the p99 of a 0.3 ms prediction to 59 ms (30 November, 22:35).
+    # The small config's latency budget (200 ms, not 50), as every other test's: the test
+    # command's environments share 2 cores, and a descheduled process stretched the p99 of a
+    # 0.3 ms prediction to 59 ms (30 November, 22:35).
     overrides = {"alerts.log": str(tmp_path / "alerts.jsonl"), "cache.enabled": False}
     cfg = load_config(
         DEFAULT_CONFIG, {**outputs, **overrides, "deployment.latency_budget_ms": 200.0}
