@@ -37,6 +37,7 @@ import logging
 import math
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -344,10 +345,10 @@ def _seed(db: Path) -> None:
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
         cache.mkdir(parents=True, exist_ok=True)
-        made = cache / f"{template.name}.{os.getpid()}"
+        made = cache / f"{template.name}.{_unique()}"
         SqlAlchemyStore(f"sqlite:///{made}", str(cache / "artifacts")).engine.dispose()
         os.replace(made, template)  # complete before anyone copies it
-    copy = db.with_name(f"{db.name}.{os.getpid()}")
+    copy = db.with_name(f"{db.name}.{_unique()}")
     copy.write_bytes(template.read_bytes())
     with contextlib.closing(sqlite3.connect(copy)) as con, con:  # the default experiment's
         artifact_root = (db.parent / "artifacts" / "0").as_uri()  # artifacts go to this store
@@ -360,6 +361,11 @@ def _seed(db: Path) -> None:
         pass
     finally:
         copy.unlink()
+
+
+def _unique() -> str:
+    """A temporary file's suffix no other process or thread uses at the same time."""
+    return f"{os.getpid()}.{threading.get_ident()}"
 
 
 @contextmanager

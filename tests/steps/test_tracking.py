@@ -169,3 +169,15 @@ def test_contract_names_the_engine_and_metric_that_differ(mock_run):
     odd.metrics["holdout.accuracy"] += 0.01
     with pytest.raises(AssertionError, match="metrics differ, mock vs prefect: holdout.accuracy"):
         tracking.assert_same_tracking({"mock": tracking.payload(result, cfg), "prefect": odd})
+
+
+def test_threads_seeding_one_new_store_at_once_leave_one_database(tmp_path):
+    """Two threads of one process start the same new store: each copies the template under its
+    own temporary name (pid and thread), one copy is published, neither fails."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    db = tmp_path / "store" / "mlflow.db"
+    db.parent.mkdir()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: tracking._seed(db), range(8)))
+    assert db.exists() and sorted(p.name for p in db.parent.iterdir()) == ["mlflow.db"]
