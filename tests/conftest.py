@@ -14,6 +14,8 @@ from mlpipeline import workspace
 from mlpipeline.config import PipelineConfig
 from mlpipeline.paths import WEATHER_CONFIG, WEATHER_DATA
 
+pytest_plugins = ["tests.sigterm"]  # a cancelled session still stops what fixtures started
+
 DEFAULT_CONFIG = WEATHER_CONFIG
 DATA = WEATHER_DATA
 
