@@ -7,12 +7,19 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from benchmarks import settings
 from benchmarks.conftest import record
 from mlpipeline.paths import ROOT
 
 
 def test_cold_start(benchmark, adapter, tmp_path_factory):
+    if settings.QUICK and adapter.engine in ("airflow", "prefect"):
+        # A quick run checks this file's path with the baselines; the engines' cold path (a
+        # fresh interpreter, import, set-up, first run) is what their CLI tests run anyway, and
+        # here it cost 30-36 CPU s each of the test command's budget.
+        pytest.skip("quick: the engines' cold start runs in their CLI tests")
     phases: list[dict] = []
     record(benchmark, adapter, "cold-start", phases=phases)
 

@@ -42,12 +42,10 @@ def small_world() -> World:
     return World(SMALL)
 
 
-def run_step(name: str, cfg: RecsysConfig, folder: Path, **inputs: StepOutput) -> StepOutput:
-    """One recsys step alone, as an engine calls it: its output handle in `folder`."""
+def run_step(name: str, cfg: RecsysConfig, run_dir: Path, **inputs: StepOutput) -> StepOutput:
+    """One recsys step alone, as every engine runs it (`execution.run_step`); its output."""
+    from mlpipeline.execution import run_step as run
     from mlpipeline.recsys.steps import RECSYS
 
-    step = RECSYS.steps[name]
-    folder.mkdir(parents=True, exist_ok=True)
-    out = step.output(folder)
-    step.fn(cfg, out, **inputs)
-    return out
+    out = run(RECSYS, name, cfg, run_dir, **{k: v.path for k, v in inputs.items()})
+    return RECSYS.steps[name].output(Path(out))
