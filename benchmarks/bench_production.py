@@ -249,6 +249,7 @@ def chain_points(results: dict) -> list[dict[str, Any]]:
                 {
                     "engine": row["engine"],
                     "variant": variant,
+                    "executor": row["executor"],
                     "label": f"{row['engine']} {row['executor']} ({variant})",
                     "n": [n for n, _ in chains],
                     "per_task_ms": [ms for _, ms in chains],

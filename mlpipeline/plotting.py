@@ -85,16 +85,18 @@ def plot_modes(
     references: Sequence[tuple[str, str, float]] = (),
 ) -> Axes:
     """Per-task cost against chain length on one log-log axis: in-process (solid, the overhead
-    per task of the pytest-benchmark chains) and production (dashed, squares: the span per task
-    of the no-op chains on a running stack, from the engines' records). `references`: (engine,
-    label, ms) published figures, as dotted lines."""
+    per task of the pytest-benchmark chains) and production (dashed: the span per task of the
+    no-op chains on a running stack, from the engines' records; squares for the engine's own
+    executor, triangles for a scale-out one, Celery or Dask). `references`: (engine, label, ms)
+    published figures, as dotted lines."""
     for row in inprocess:
         ax.plot(row["n"], row["per_task_ms"], marker="o", lw=2.5, ms=8, color=_color(row),
                 ls="-", alpha=0.55 if row.get("variant") == "tuned" else 1.0,
                 label=f"{row['label']}, in-process")  # fmt: skip
     for row in production:
-        ax.plot(row["n"], row["per_task_ms"], marker="s", lw=2.5, ms=9, color=_color(row),
-                ls="--", alpha=0.55 if row.get("variant") == "tuned" else 1.0,
+        scale_out = row.get("executor", "local") != "local"
+        ax.plot(row["n"], row["per_task_ms"], marker="^" if scale_out else "s", lw=2.5, ms=9,
+                color=_color(row), ls="--", alpha=0.55 if row.get("variant") == "tuned" else 1.0,
                 label=f"{row['label']}, production")  # fmt: skip
     for engine, label, ms in references:
         ax.axhline(ms, color=engines.colour(engine), ls=":", lw=1.5, label=label)

@@ -68,6 +68,7 @@ def test_modes_plot_puts_in_process_and_production_on_one_axis(ax):
         {
             "engine": "airflow",
             "variant": "tuned",
+            "executor": "celery",
             "label": "airflow celery (tuned)",
             "n": [10, 40],  # chains only, by length
             "per_task_ms": [3000.0, 2500.0],
@@ -82,6 +83,7 @@ def test_modes_plot_puts_in_process_and_production_on_one_axis(ax):
     ]
     assert len(labels) == 3 + len(WINDMILL_MS)  # the published figures as reference lines
     assert list(ax.get_lines()[2].get_ydata()) == [3000.0, 2500.0]
+    assert ax.get_lines()[2].get_marker() == "^"  # a scale-out executor; the engine's own: "s"
     assert ax.get_xscale() == ax.get_yscale() == "log"
 
 
