@@ -7,34 +7,30 @@ from typing import Any
 
 import pytest
 
+from mlpipeline import workspace
 from mlpipeline.paths import ROOT
 from mlpipeline.pipeline import StepOutput
-from mlpipeline.recsys.config import RecsysConfig, load_config
+from mlpipeline.recsys.config import RecsysConfig
 from mlpipeline.recsys.generator import GeneratorConfig, World
 
-SMALL = GeneratorConfig(events_per_day=10_000, n_users=2_000, n_items=1_000, new_items_per_day=10)
+# The small overlay's generator (about 10k events a day), as every test-scale config has it.
+SMALL = GeneratorConfig(
+    **{
+        key.removeprefix("generator."): value
+        for key, value in workspace.small_overlay("recsys").items()
+        if key.startswith("generator.")
+    }
+)
 DAY = "2026-03-02"
 CONFIG = ROOT / "configs" / "recsys.toml"
 
 
 def recsys_config(workdir: Path, **overrides: Any) -> RecsysConfig:
-    """The default recsys config at test scale, every output under `workdir` ('__' for '.')."""
-    values: dict[str, Any] = {
-        "data.landing": str(workdir / "landing"),
-        "data.date": DAY,
-        "profiles.db": str(workdir / "state" / "profiles.duckdb"),
-        "profiles.threads": 2,
-        "paths.registry": str(workdir / "registry"),
-        "paths.artifacts": str(workdir / "runs"),
-        "paths.cache": str(workdir / "cache"),
-        "alerts.log": str(workdir / "alerts.jsonl"),
-        "generator.events_per_day": SMALL.events_per_day,
-        "generator.n_users": SMALL.n_users,
-        "generator.n_items": SMALL.n_items,
-        "generator.new_items_per_day": SMALL.new_items_per_day,
-    }
+    """The recsys config at test scale (the small overlay, whose generator is SMALL) on day DAY,
+    every output under `workdir` (`workspace.config_in`); '__' in a key for '.'."""
+    values = {"data.date": DAY, "profiles.threads": 2}
     values.update({k.replace("__", "."): v for k, v in overrides.items()})
-    return load_config(CONFIG, values)
+    return workspace.config_in(workdir, values, pipeline="recsys")
 
 
 @pytest.fixture(scope="session")
