@@ -260,7 +260,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from prefect_impl import task_runs
 
-# The runner ran the flow against its own local API server (result.settings["api"]): ask it.
+# Ask the API server the runner used (result.settings["api"]): its own local one here.
 with temporary_settings(updates={PREFECT_API_URL: result.settings["api"]}):
     with get_client(sync_client=True) as client:
         (flow_run,) = client.read_flow_runs(

@@ -90,8 +90,11 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None
 
     Each kernel otherwise starts its own local server: about 20 CPU s each, 13 kernels in
     `tox -e prefect` (measured, 30 November 2026), a sixth of that environment's CPU. A learner
-    gets the same by setting PREFECT_API_URL (a profile, `prefect server start`). Lesson 3,
-    which teaches the local server's start, keeps the clean start."""
+    gets the same by setting PREFECT_API_URL (a profile, `prefect server start`). Lesson 3 uses
+    it too, although it teaches the local server's start: on its own it started two servers
+    (Prefect's ephemeral one, then the runner's), 60 s alone but 236-300 s in the parallel test
+    command (1 December 2026), where it once ran out of its time. The runner's own server start
+    is tested in `tests/prefect` (`test_server.py`)."""
     if not engines.is_available("prefect"):
         yield None
         return
@@ -125,7 +128,7 @@ def execute(
     # A clean start, as on a learner's machine: no engine home or server chosen by the tests
     # (but the shared Prefect server, see `prefect_api`).
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PREFECT"))}
-    if prefect_api and requirement(path) in ("any", "prefect") and path.stem != "03_prefect":
+    if prefect_api and requirement(path) in ("any", "prefect"):
         env["PREFECT_API_URL"] = prefect_api
     started = time.perf_counter()
     if unsolved:
