@@ -234,9 +234,9 @@ def _parse_times(s, fmt: str, name: str, problems: list[str]):
     except (ValueError, TypeError) as e:
         problems.append(f"column {name!r} (data.columns.timestamp): cannot read times: {e}")
         return None
-    return pd.Series(t.to_numpy().astype("datetime64[us]").astype(np.int64), dtype="Int64").where(
-        t.notna().to_numpy()
-    )
+    # Naive UTC first: numpy has no time zones (and warns when handed aware times).
+    micros = t.dt.tz_convert(None).to_numpy().astype("datetime64[us]").astype(np.int64)
+    return pd.Series(micros, dtype="Int64").where(t.notna().to_numpy())
 
 
 # -- shared cleaning ---------------------------------------------------------------------------

@@ -160,6 +160,23 @@ def test_a_users_csv_mapped_by_config(tmp_path):
     assert sorted(out.column("weight").to_pylist()) == [1.0, 2.5]
 
 
+@pytest.mark.filterwarnings("error")  # numpy warned on every file with time zones
+def test_a_users_times_with_offsets_are_read_as_utc(tmp_path):
+    csv = tmp_path / "mine.csv"
+    csv.write_text(
+        "user_id,item_id,when\n"
+        "1,10,2026-03-02T10:00:00+02:00\n"  # 08:00 UTC
+        "1,11,2026-03-02T01:00:00+02:00\n"  # 23:00 UTC the day before: another day
+    )
+    cfg = recsys_config(
+        tmp_path, data__source="file", data__path=str(csv), data__columns={"timestamp": "when"}
+    )
+    out, report = extract(cfg)
+    assert report["other_days"] == 1 and out.column("item_id").to_pylist() == [10]
+    (ts,) = out.column("ts").to_pylist()
+    assert (ts.isoformat(), ts.tzinfo is not None) == ("2026-03-02T08:00:00+00:00", True)
+
+
 def test_a_users_file_with_wrong_column_names_or_text_ids(tmp_path):
     csv = tmp_path / "mine.csv"
     csv.write_text("user_id,item_id,timestamp\nu1,10,2026-03-02T08:00:00Z\n")
