@@ -17,6 +17,7 @@ Airflow deployment: `conf` changes the config, not the retries of tasks already 
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +36,8 @@ ENGINE = "airflow"
 _PROGRESS = {"running": "running", "success": "done", "failed": "failed"}
 _PROGRESS.update(upstream_failed="failed")
 FINAL = {"success", "failed"}
+# Where the stack's components find the api-server (`mlpipeline.stack.airflow_stack`).
+API_ENV = "AIRFLOW__API__BASE_URL"
 
 
 class AirflowAPI:
@@ -66,7 +69,11 @@ def wait_for_dag(api: AirflowAPI, dag_id: str, timeout: float = 120.0) -> dict:
     deadline = time.monotonic() + timeout
     response = api.http.get(f"/api/v2/dags/{dag_id}")
     if response.status_code == 200:
-        api.call("PUT", f"/parseDagFile/{response.json()['file_token']}")
+        parse = api.http.put(f"/api/v2/parseDagFile/{response.json()['file_token']}")
+        # 409: a re-parse of the file is already pending (its request row is unique): ours is
+        # redundant. Seen when two runs were triggered seconds apart (1 December 2026).
+        if parse.is_error and parse.status_code != 409:
+            raise RuntimeError(f"re-parse of {dag_id}: {parse.status_code} {parse.text[:500]}")
     while response.status_code != 200:
         if time.monotonic() > deadline:
             errors = api.get("/importErrors").get("import_errors", [])
@@ -155,41 +162,62 @@ def edges(api: AirflowAPI, dag_id: str) -> frozenset[tuple[str, str]]:
 def run_pipeline(cfg: PipelineConfig, *, run_id: str, timeout: float = 1800.0) -> RunResult:
     """Trigger one run of the DAG on the running stack with this config and follow it."""
     pipeline = pipelines.for_config(cfg)
-    dag_id = pipeline.dag_id
     env = stacks.client_env(ENGINE)
     cfg = stacks.on_stack(cfg, env)  # alerts to its mailbox, tracking on its MLflow server
-    run_dir = Path(cfg.paths.artifacts) / run_id
     api = AirflowAPI(env["AIRFLOW_API"])
     try:
-        wait_for_dag(api, dag_id)
+        wait_for_dag(api, pipeline.dag_id)
         started = time.perf_counter()
-        trigger(api, dag_id, {**cfg.to_params(), RUN_ID_PARAM: run_id}, run_id)
-        dag_run = follow(api, dag_id, run_id, timeout)
+        trigger(api, pipeline.dag_id, {**cfg.to_params(), RUN_ID_PARAM: run_id}, run_id)
+        dag_run = follow(api, pipeline.dag_id, run_id, timeout)
         wall = time.perf_counter() - started
-        tis = task_instances(api, dag_id, run_id)
-        tasks = task_records(tis, run_dir, pipeline.order)
-        outputs = xcom_outputs(api, dag_id, run_id, tis)
-        graph = edges(api, dag_id)
+        result = recorded_result(api, cfg, dag_run, run_id, wall_seconds=wall)
     finally:
         api.close()
-    result = records.run_result(
+    tracking.log_run(result, cfg)  # on the stack's MLflow server; never raises
+    return result
+
+
+def recorded_result(
+    api: AirflowAPI, cfg: PipelineConfig, dag_run: dict, run_id: str, *, wall_seconds: float
+) -> RunResult:
+    """A finished DAG run as our `RunResult`, from Airflow's records (task instances, XComs,
+    the DAG's edges); `run_id` is ours (the artifacts directory), `dag_run` Airflow's."""
+    pipeline = pipelines.for_config(cfg)
+    dag_id, dag_run_id = pipeline.dag_id, dag_run["dag_run_id"]
+    run_dir = Path(cfg.paths.artifacts) / run_id
+    tis = task_instances(api, dag_id, dag_run_id)
+    return records.run_result(
         pipeline,
         run_id,
         run_dir,
         dag_run["state"],
-        tasks,
-        edges=graph,
-        outputs=outputs,
-        wall_seconds=wall,
+        task_records(tis, run_dir, pipeline.order),
+        edges=edges(api, dag_id),
+        outputs=xcom_outputs(api, dag_id, dag_run_id, tis),
+        wall_seconds=wall_seconds,
         settings={
-            "runs_with": "production stack: scheduler + executor, triggered over REST",
+            "runs_with": "production stack: scheduler + executor",
+            "run_type": dag_run["run_type"],  # manual (the CLI, the UI), scheduled, backfill
             "mode": "production",  # the MLflow run's `mode` tag
             "database": "postgres",
-            "api": env["AIRFLOW_API"],
-            "ui_run": f"{env['AIRFLOW_API']}/dags/{dag_id}/runs/{run_id}",
+            "api": api.base,
+            "ui_run": f"{api.base}/dags/{dag_id}/runs/{dag_run_id}",
             "workers": sorted({f"{ti.get('hostname')}:{ti.get('pid')}" for ti in tis}),
             "cache": "artifact reuse" if cfg.cache.enabled else "off",
         },
     )
-    tracking.log_run(result, cfg)  # on the stack's MLflow server; never raises
-    return result
+
+
+def track(cfg: PipelineConfig, dag_run_id: str, run_id: str) -> str | None:
+    """Log a finished run that `run_pipeline` did not start (scheduled, a backfill's, the UI's)
+    to MLflow, as `run_pipeline` logs its own; called by the DAGs' run-level callbacks on the
+    stack (`airflow_impl.tasks.track_run`). Wall time: the DAG run's start to end."""
+    api = AirflowAPI(os.environ[API_ENV])
+    try:
+        dag_run = api.get(f"/dags/{pipelines.for_config(cfg).dag_id}/dagRuns/{dag_run_id}")
+        wall = (_ts(dag_run["end_date"]) or 0.0) - (_ts(dag_run["start_date"]) or 0.0)
+        result = recorded_result(api, cfg, dag_run, run_id, wall_seconds=wall)
+    finally:
+        api.close()
+    return tracking.log_run(result, cfg)

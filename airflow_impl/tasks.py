@@ -4,11 +4,12 @@
 artifact reuse standing in for the input cache Airflow does not have). Bad input or a bad config
 fails at once: `AirflowFailException`, no retries. `record_failure` (task level, after the last
 try) writes down the error, which exists only there; `alert_once` (DAG level) sends the run's
-one alert.
+one alert; `track_run` (DAG level, on success and failure) logs a stack's run to MLflow.
 """
 
 from __future__ import annotations
 
+import os
 import traceback
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_impl import attempts
+from airflow_impl import RUN_ID_PARAM, attempts
 from airflow_impl.params import parsed_config, run_config, run_id
 from mlpipeline.errors import ConfigError, is_retryable
 from mlpipeline.runs import RUN_LOG
@@ -99,3 +100,18 @@ def alert_once(context: Context) -> None:
         log_location=str(run_dir / RUN_LOG),
         fallback=f"the run failed ({context.get('reason')})",
     )
+
+
+def track_run(context: Context) -> None:
+    """DAG-level, on success and on failure: on a production stack, log a run that `run --mode
+    production` did not start (the scheduler's, a backfill's, the UI's trigger) to MLflow from
+    Airflow's records, as that command logs its own (marked by our run-id param). It runs in the
+    dag-processor after the run is final; the stack gives it time (`airflow_stack`)."""
+    from airflow_impl.production import API_ENV
+
+    if context["params"].get(RUN_ID_PARAM) or API_ENV not in os.environ:
+        return  # the CLI's run (it logs it), or in-process (the runner logs it)
+    from airflow_impl import production
+
+    cfg, run_dir = _callback_config(context)
+    production.track(cfg, context["dag_run"].run_id, run_dir.name)

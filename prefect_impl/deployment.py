@@ -14,7 +14,9 @@ The production deployment differs from the in-process flow in two options only:
   `mlpipeline.stack.prefect_stack`), so the tuning fan-out spreads across processes (the thread
   pool otherwise).
 
-And one hook more: `on_crashed`, the same alert as `on_failure`. A flow-run process that dies
+And end-of-run hooks: `track_run` logs each completed or failed run that `run --mode production`
+did not start (scheduled, backfilled, the UI's) to the stack's MLflow server, as that command
+logs its own; `on_crashed` sends the same alert as `on_failure`. A flow-run process that dies
 (SIGKILL, out of memory) runs no hook of its own; the runner that started it sees it exit
 non-zero, marks the run Crashed and runs the flow's `on_crashed` hooks in its own process
 (Prefect's crash detection). A failed run raises in the flow-run process and ends Failed, never
@@ -35,7 +37,7 @@ from mlpipeline.config import PipelineConfig
 from mlpipeline.paths import WEATHER_CONFIG
 from mlpipeline.stack.stacks import SCHEDULED_CONFIG_ENV, scheduled_params
 from prefect_impl.flow import ml_pipeline
-from prefect_impl.hooks import alert_on_failure
+from prefect_impl.hooks import alert_on_failure, track_run
 from prefect_impl.production_crashes import (
     ALERT_DEPLOYMENT,
     alert_unresponsive_run,
@@ -60,7 +62,11 @@ def options() -> dict:
     runner = task_runner()
     return {
         "persist_result": True,
-        "on_crashed": [alert_on_failure],  # run by the runner when the flow-run process died
+        "on_completion": [track_run],
+        "on_failure": [alert_on_failure, track_run],
+        # Run by the runner when the flow-run process died: an alert, and no MLflow run (the
+        # task runs it left Running never settle into records).
+        "on_crashed": [alert_on_failure],
         **({"task_runner": runner} if runner else {}),
     }
 

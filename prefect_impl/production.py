@@ -31,6 +31,8 @@ from mlpipeline.stack import stacks
 ENGINE = "prefect"
 _PROGRESS = {"Running": "running", "Completed": "done", "Cached": "cached", "Failed": "failed"}
 _PROGRESS.update(Crashed="failed")
+# The tag of the runs `run_pipeline` starts, follows and logs itself (`hooks.track_run`).
+CLI_TAG = "mlpipeline-cli"
 
 
 @contextmanager
@@ -106,47 +108,59 @@ def run_pipeline(cfg: PipelineConfig, *, run_id: str, timeout: float = 1800.0) -
 def _run(cfg: PipelineConfig, run_id: str, timeout: float, env: dict[str, str]) -> RunResult:
     from prefect.deployments import run_deployment
 
-    from prefect_impl import task_runs
-    from prefect_impl.hooks import log_location
-    from prefect_impl.runner import expected_task_runs
-
     cfg = stacks.on_stack(cfg, env)  # alerts to its mailbox, tracking on its MLflow server
-    pipeline = pipelines.for_config(cfg)
-    run_dir = Path(cfg.paths.artifacts) / run_id
     started = time.perf_counter()
     flow_run = run_deployment(
-        deployment_of(pipeline),
+        deployment_of(pipelines.for_config(cfg)),
         parameters={"cfg": cfg, "run_id": run_id},
         flow_run_name=run_id,
+        tags=[CLI_TAG],  # logged to MLflow here, not by the deployment's `track_run` hook
         timeout=0,
     )
     flow_run = follow(flow_run.id, timeout)
     wall = time.perf_counter() - started
-    ok = flow_run.state.is_completed()
-    outputs: dict[str, Any] = flow_run.state.result(_sync=True) if ok else {}
+    result = recorded_result(cfg, run_id, flow_run, flow_run.state, wall_seconds=wall)
+    tracking.log_run(result, cfg)  # on the stack's MLflow server; never raises
+    return result
+
+
+def recorded_result(
+    cfg: PipelineConfig, run_id: str, flow_run: Any, state: Any, *, wall_seconds: float
+) -> RunResult:
+    """A finished flow run (final `state`) as our `RunResult`, from Prefect's records: its task
+    runs (shared with the in-process runner through `task_runs`) and its persisted return value
+    (each step's artifact paths)."""
+    from prefect.settings import get_current_settings
+
+    from prefect_impl import task_runs
+    from prefect_impl.hooks import log_location
+    from prefect_impl.runner import expected_task_runs
+
+    pipeline = pipelines.for_config(cfg)
+    run_dir = Path(cfg.paths.artifacts) / run_id
+    ok = state.is_completed()
+    outputs: dict[str, Any] = state.result(_sync=True) if ok else {}
     expected = expected_task_runs(cfg, outputs, run_dir / FAILURES)
     runs = task_runs.read_task_runs(flow_run.id, expected)
-    tasks = task_runs.task_records(runs, pipeline.order, flow_failed=not ok)
-    result = RunResult.finished(
+    api = get_current_settings().api.url
+    return RunResult.finished(
         pipeline,
-        tasks,
-        None if ok else flow_run.state.message,
+        task_runs.task_records(runs, pipeline.order, flow_failed=not ok),
+        None if ok else state.message,
         engine=ENGINE,
         run_id=run_id,
         run_dir=run_dir,
         state=SUCCESS if ok else FAILED,
         edges=task_runs.executed_edges(runs),
         outputs=outputs,
-        wall_seconds=wall,
+        wall_seconds=wall_seconds,
         log_location=log_location(run_dir, flow_run.id),
         settings={
-            "runs_with": "production stack: server + deployment runner, run_deployment()",
+            "runs_with": "production stack: server + deployment runner",
             "mode": "production",  # the MLflow run's `mode` tag
             "database": "postgres",
-            "api": env["PREFECT_API_URL"],
-            "ui_run": env["PREFECT_API_URL"].removesuffix("/api") + f"/runs/flow-run/{flow_run.id}",
+            "api": api,
+            "ui_run": api.removesuffix("/api") + f"/runs/flow-run/{flow_run.id}",
             "cache": str(Path(cfg.paths.cache) / "prefect") if cfg.cache.enabled else "off",
         },
     )
-    tracking.log_run(result, cfg)  # on the stack's MLflow server; never raises
-    return result

@@ -16,6 +16,8 @@ directory, so XCom carries paths, never data frames.
   `cache_enabled`, a step whose code, config and inputs match a stored entry returns the stored
   output instead of recomputing it.
 - **Alerts**: one per failed run, sent by the DAG's `on_failure_callback`.
+- **Tracking** on a production stack: runs the CLI did not start (scheduled, backfilled, the
+  UI's) are logged to MLflow by the DAG's run-level callbacks (`track_run`).
 - **Deployment**: `register_model`, `integration_test` and `promote_model` are the same tasks
   in every DAG that registers a model (`airflow_impl.deployment_tasks`).
 - **Dashboard**: each task has an "MLflow run" link to this run's page in the MLflow UI
@@ -34,7 +36,7 @@ from airflow.sdk import dag, task
 from airflow_impl.deployment_tasks import integration_test, promote_model, register_model
 from airflow_impl.monitoring import link_to_mlflow
 from airflow_impl.params import as_params, default_config, retry_policy
-from airflow_impl.tasks import alert_once, record_failure, run_step
+from airflow_impl.tasks import alert_once, record_failure, run_step, track_run
 from mlpipeline.config import PipelineConfig
 from mlpipeline.paths import WEATHER_CONFIG
 
@@ -90,7 +92,8 @@ def gate_model(metrics: str, split: str, **context: Any) -> str:
     doc_md=__doc__,
     params=as_params(CONFIG),
     default_args={**retry_policy(CONFIG.orchestration), "on_failure_callback": record_failure},
-    on_failure_callback=alert_once,
+    on_failure_callback=[alert_once, track_run],
+    on_success_callback=track_run,
     tags=["mlpipeline", "weather"],
 )
 def ml_pipeline():

@@ -16,6 +16,8 @@ TaskFlow DAG: one task per step, named as the step; XCom carries output director
 - **Retries** follow `[orchestration]`; bad data or a bad config fail at once.
   `merge_profiles` is safe to retry: a day already merged is recognised and not counted twice.
 - **Alerts**: one per failed run (`on_failure_callback`), through the shared notifier.
+- **Tracking** on a production stack: scheduled and backfilled runs are logged to MLflow by the
+  run-level callbacks (`track_run`), as `run --mode production` logs its own.
 - **Deployment**: `register_model`, `integration_test` and `promote_model` are the same tasks
   in every DAG that registers a model (`airflow_impl.deployment_tasks`).
 """
@@ -30,7 +32,7 @@ from airflow.sdk import Param, dag, task
 from airflow_impl.deployment_tasks import integration_test, promote_model, register_model
 from airflow_impl.monitoring import link_to_mlflow
 from airflow_impl.params import as_params, default_config, retry_policy
-from airflow_impl.tasks import alert_once, record_failure, run_step
+from airflow_impl.tasks import alert_once, record_failure, run_step, track_run
 from mlpipeline.paths import CONFIGS
 from mlpipeline.recsys.config import RecsysConfig
 
@@ -80,7 +82,8 @@ def gate_model(ab: str, **context: Any) -> str:
         "data_date": Param("", type="string", description="The day to run; empty: the run's."),
     },
     default_args={**retry_policy(CONFIG.orchestration), "on_failure_callback": record_failure},
-    on_failure_callback=alert_once,
+    on_failure_callback=[alert_once, track_run],
+    on_success_callback=track_run,
     tags=["mlpipeline", "recsys"],
 )
 def recsys_retrain():

@@ -59,32 +59,45 @@ def down_leaves_nothing(engine: str, stack: stacks.Stack) -> None:
     assert not stack.pid_file.exists()
 
 
-def tracked_on_the_stacks_mlflow(stack: stacks.Stack, run: RunResult) -> None:
+def tracked_on_the_stacks_mlflow(
+    stack: stacks.Stack, run_id: str, metrics: dict, timeout: float = 0.0
+) -> None:
     """The run is on the stack's MLflow server (its REST API, found by the `pipeline_run_id`
-    tag), finished, tagged as a production run of this engine, with the run's metrics."""
+    tag), finished, tagged as a production run of this engine, with these metrics (a run's).
+    `timeout`: how long to wait for it, where an engine hook logs it after the run's end."""
     import json
+    import time
     import urllib.parse
     import urllib.request
 
     api = f"{stack.env[mlflow_server.TRACKING_ENV]}/api/2.0/mlflow"
     query = urllib.parse.urlencode({"experiment_name": "seattle-weather"})
-    experiment = json.loads(procs.http_get(f"{api}/experiments/get-by-name?{query}"))
-    search = {
-        "experiment_ids": [experiment["experiment"]["experiment_id"]],
-        "filter": f"tags.pipeline_run_id = '{run.run_id}'",
-    }
-    request = urllib.request.Request(
-        f"{api}/runs/search", json.dumps(search).encode(), {"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        (found,) = json.loads(response.read())["runs"]
+    deadline = time.monotonic() + timeout
+    while True:
+        experiment = procs.http_get(f"{api}/experiments/get-by-name?{query}")
+        search = {
+            "experiment_ids": [json.loads(experiment)["experiment"]["experiment_id"]]
+            if experiment
+            else [],
+            "filter": f"tags.pipeline_run_id = '{run_id}'",
+        }
+        request = urllib.request.Request(
+            f"{api}/runs/search", json.dumps(search).encode(), {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            runs = json.loads(response.read()).get("runs", []) if experiment else []
+        if runs or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert len(runs) == 1, f"{len(runs)} MLflow runs tagged pipeline_run_id = {run_id!r}"
+    (found,) = runs
     tags = {t["key"]: t["value"] for t in found["data"]["tags"]}
     assert found["info"]["status"] == "FINISHED"
     assert (tags["engine"], tags["mode"]) == (stack.engine, "production"), tags
     logged = {m["key"]: m["value"] for m in found["data"]["metrics"]}
     expected = {
         f"holdout.{k}": v
-        for k, v in run.metrics.items()
+        for k, v in metrics.items()
         if isinstance(v, int | float) and not isinstance(v, bool)
     }
     assert expected and {k: logged.get(k) for k in expected} == expected

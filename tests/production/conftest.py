@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,6 +132,27 @@ def alerts_of(path: Path, count: int, timeout: float = 180.0) -> list[dict]:
     while len(alerts := read_alerts(path)) < count and time.monotonic() < deadline:
         time.sleep(1)
     return alerts
+
+
+def tracked_statuses(cfg: Any, run_ids: list[str], timeout: float = 180.0) -> dict[str, str]:
+    """Each run's MLflow status in `cfg`'s tracking store, once all are there (those missing
+    after `timeout`: "missing"): the engines' end-of-run hooks log runs the CLI did not start,
+    after the run is final."""
+    import time
+
+    from mlpipeline import tracking
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = {}
+        for run_id in run_ids:
+            try:
+                found[run_id] = tracking.read_back(cfg.tracking, "seattle-weather", run_id).status
+            except LookupError:
+                found[run_id] = "missing"
+        if "missing" not in found.values() or time.monotonic() > deadline:
+            return found
+        time.sleep(2)
 
 
 def stack_mail(stack: stacks.Stack, run_id: str, timeout: float = 60.0) -> list:

@@ -19,7 +19,13 @@ from mlpipeline.runs import RunResult
 from mlpipeline.stack import procs, stacks
 from tests.conftest import DATA, config_in
 from tests.production import checks
-from tests.production.conftest import alerts_of, production_run, registry_intact, stack_mail
+from tests.production.conftest import (
+    alerts_of,
+    production_run,
+    registry_intact,
+    stack_mail,
+    tracked_statuses,
+)
 from tests.production.workers import celery_tasks
 from tests.smtp_sink import check_alert_mail
 
@@ -64,7 +70,23 @@ def celery_run(airflow_stack, tmp_path_factory) -> RunResult:
 
 
 def test_the_run_is_tracked_on_the_stacks_mlflow_server(celery_run, airflow_stack):
-    checks.tracked_on_the_stacks_mlflow(airflow_stack, celery_run)
+    checks.tracked_on_the_stacks_mlflow(airflow_stack, celery_run.run_id, celery_run.metrics)
+
+
+def test_a_run_the_cli_did_not_start_is_tracked_by_the_dags_callback(
+    celery_run, airflow_stack, tmp_path
+):
+    """Triggered over REST without our run-id param, as the scheduler, a backfill or the UI's
+    trigger starts a run: the DAG's success callback (`track_run`, in the dag-processor) logs
+    it to the stack's MLflow server, with the metrics of the CLI's run of the same config."""
+    cfg = stacks.on_stack(config_in(tmp_path), stacks.client_env("airflow"))
+    api = production.AirflowAPI(stacks.client_env("airflow")["AIRFLOW_API"])
+    try:
+        production.trigger(api, DAG_ID, cfg.to_params(), "ui-trigger")
+        assert production.follow(api, DAG_ID, "ui-trigger", timeout=900)["state"] == "success"
+    finally:
+        api.close()
+    checks.tracked_on_the_stacks_mlflow(airflow_stack, "ui-trigger", celery_run.metrics, 180)
 
 
 def test_production_run_matches_the_mock_engine_bit_for_bit(celery_run, reference):
@@ -172,6 +194,9 @@ def test_a_backfill_of_three_days_runs_through_the_scheduler_and_survives_its_ki
         for p in (tmp_path / "runs").glob("*/validate_data/validation.json")
     )
     assert seen == ["2014-05-31", "2014-06-01", "2014-06-02"]  # each run: only its past
+    ours = {artifacts.safe_name(r["dag_run_id"]): r["state"] for r in runs}  # the DAG's callbacks
+    status = {"success": "FINISHED", "failed": "FAILED"}
+    assert tracked_statuses(cfg, list(ours)) == {k: status[v] for k, v in ours.items()}
     assert all(stacks.status("airflow")["processes"].values())
 
 

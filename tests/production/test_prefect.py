@@ -19,7 +19,13 @@ from mlpipeline.runs import RunResult
 from mlpipeline.stack import stacks
 from tests.conftest import DATA, config_in
 from tests.production import checks
-from tests.production.conftest import alerts_of, production_run, registry_intact, stack_mail
+from tests.production.conftest import (
+    alerts_of,
+    production_run,
+    registry_intact,
+    stack_mail,
+    tracked_statuses,
+)
 from tests.production.workers import dask_tasks
 from tests.smtp_sink import check_alert_mail
 
@@ -69,7 +75,28 @@ def dask_run(prefect_stack, tmp_path_factory) -> tuple[RunResult, dict[str, Coun
 
 
 def test_the_run_is_tracked_on_the_stacks_mlflow_server(dask_run, prefect_stack):
-    checks.tracked_on_the_stacks_mlflow(prefect_stack, dask_run[0])
+    run = dask_run[0]
+    checks.tracked_on_the_stacks_mlflow(prefect_stack, run.run_id, run.metrics)
+
+
+def test_a_run_the_cli_did_not_start_is_tracked_by_the_deployments_hook(
+    dask_run, prefect_stack, tmp_path
+):
+    """`run_deployment` called by hand, as the schedule or the UI starts a run (no CLI tag): the
+    deployment's `on_completion` hook (`track_run`) logs it to the stack's MLflow server, with
+    the metrics of the CLI's run of the same config."""
+    cfg = stacks.on_stack(config_in(tmp_path), stacks.client_env("prefect"))
+    with production.connected():
+        from prefect.deployments import run_deployment
+
+        flow_run = run_deployment(
+            "ml_pipeline/production",
+            parameters={"cfg": cfg, "run_id": "by-hand"},
+            flow_run_name="by-hand",
+            timeout=0,
+        )
+        assert production.follow(flow_run.id, timeout=900).state_name == "Completed"
+    checks.tracked_on_the_stacks_mlflow(prefect_stack, "by-hand", dask_run[0].metrics, 120)
 
 
 def test_production_run_matches_the_mock_engine_bit_for_bit(dask_run, reference):
@@ -155,6 +182,8 @@ def test_the_daily_deployment_backfills_one_run_per_date(prefect_stack, tmp_path
         for r in finals
     ]
     assert [s["time_range"][1][:10] for s in seen] == ["2014-05-31", "2014-06-01", "2014-06-02"]
+    names = [r.name for r in finals]  # logged by the deployment's hook, run by run
+    assert tracked_statuses(cfg, names) == dict.fromkeys(names, "FINISHED")
 
 
 def test_the_servers_scheduler_creates_the_coming_days_runs(prefect_stack):
@@ -225,11 +254,13 @@ def test_a_killed_flow_run_process_crashes_the_run_with_one_alert(prefect_stack,
     """SIGKILL the flow run's own process (`python -m prefect.engine`, the runner's child) in
     the middle of its chain: the runner sees it exit, marks the run Crashed and runs the flow's
     on_crashed hook: one JSONL alert, one e-mail; the registry holds nothing half-written."""
-    cfg = stacks.with_stack_alerts(config_in(tmp_path, cache__enabled=False), prefect_stack.env)
+    cfg = config_in(tmp_path, cache__enabled=False, **HELD)
+    cfg = stacks.with_stack_alerts(cfg, prefect_stack.env)
     runner = next(c for c in prefect_stack.components if c.name == "runner")
     with production.connected():
         flow_run = _running(cfg, "flow-process-killed")
-        time.sleep(2)  # into the chain of tasks
+        held = tmp_path / "runs/flow-process-killed/faults/train_model.attempts"
+        _wait(held.exists, 300)  # its first attempt failed: waiting for the retry
         pid = _flow_run_process(runner.pid, flow_run.id)
         os.kill(pid, signal.SIGKILL)
         final = production.follow(flow_run.id, timeout=300)
@@ -240,6 +271,16 @@ def test_a_killed_flow_run_process_crashes_the_run_with_one_alert(prefect_stack,
     assert alert["run_id"] == "flow-process-killed" and "-9" in alert["error"]
     assert len(stack_mail(prefect_stack, "flow-process-killed")) == 1
     registry_intact(tmp_path / "registry")
+
+
+# Holds a run mid-chain: `train_model` fails its first attempt and waits 60 s for its retry,
+# in the flow-run process. A fixed sleep was not enough: on a quiet machine the small run had
+# finished before it ran out, and the kill hit the end-of-run hook (1 December 2026).
+HELD = {
+    "faults": {"train_model": 1},
+    "orchestration__retry_delay_seconds": 60.0,
+    "orchestration__retry_max_delay_seconds": 60.0,
+}
 
 
 def _running(cfg, run_id: str):
