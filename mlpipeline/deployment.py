@@ -14,9 +14,12 @@ steps at the end of every pipeline (`register_model`, `integration_test`, `promo
    * `output_schema`: scoring a smoke batch (`deployment.smoke_rows` rows the model will serve)
      gives one finite score per row, within the probe's bounds ([0, 1] for probabilities);
    * `latency`: the p99 of `deployment.latency_samples` single requests (one row; one user's
-     candidate rows), each timed with `time.perf_counter`, is within
-     `deployment.latency_budget_ms` (the booster is loaded once, as a serving process would; only
-     the prediction is timed);
+     candidate rows) is within `deployment.latency_budget_ms` (the booster is loaded once, as a
+     serving process would; only the prediction is timed). Each is timed in the thread's CPU
+     time (`time.thread_time`, one XGBoost thread): the model's own cost per request, which is
+     what differs between models. Wall time also counts the host's queue: the check runs where
+     the pipeline runs, not where the model will serve, and on the tests' busy 2-core machine
+     a 0.3 ms prediction's wall-time p99 reached 299 ms (1 December 2026);
    * `offline_agreement`: the offline metric re-computed from the staged bytes equals the one the
      evaluation step recorded to `deployment.metric_tolerance` (same bytes, same data: a
      difference means the model or the data seen at serving time is not what was evaluated).
@@ -195,16 +198,16 @@ def _latency(booster: Any, requests: list[Any], budget_ms: float) -> tuple[Check
     booster.inplace_predict(requests[0])  # warm-up: the first call allocates
     times = []
     for request in requests:
-        start = time.perf_counter()
+        start = time.thread_time()
         booster.inplace_predict(request)
-        times.append((time.perf_counter() - start) * 1000)
+        times.append((time.thread_time() - start) * 1000)
     p99 = float(np.percentile(times, 99))
     ok = p99 <= budget_ms
     return (
         Check(
             "latency",
             ok,
-            f"p99 {p99:.3f} ms over {len(requests)} single requests "
+            f"p99 {p99:.3f} ms (CPU) over {len(requests)} single requests "
             f"{'<=' if ok else '>'} deployment.latency_budget_ms {budget_ms:g}",
         ),
         p99,

@@ -160,9 +160,9 @@ for reason in result.gate["reasons"]:
 # **Staging, integration test, production.** A promoted candidate is registered with the
 # `staging` alias (`register_model`); `integration_test` loads it through the registry's checksum
 # check and tests it as it will be served: the output schema on a smoke batch, the p99 latency of
-# single-row predictions against `deployment.latency_budget_ms`, and the holdout accuracy
-# re-scored from the staged bytes; only then does `promote_model` move `production`. You will
-# see each check with its reason:
+# single-row predictions (the CPU time of each: a busy machine does not fail it) against
+# `deployment.latency_budget_ms`, and the holdout accuracy re-scored from the staged bytes; only
+# then does `promote_model` move `production`. You will see each check with its reason:
 
 # %%
 print("staging:", result.report("staging")["reason"])

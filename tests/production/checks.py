@@ -72,20 +72,18 @@ def tracked_on_the_stacks_mlflow(
 
     api = f"{stack.env[mlflow_server.TRACKING_ENV]}/api/2.0/mlflow"
     query = urllib.parse.urlencode({"experiment_name": "seattle-weather"})
+    experiment = json.loads(procs.http_get(f"{api}/experiments/get-by-name?{query}"))
+    search = {
+        "experiment_ids": [experiment["experiment"]["experiment_id"]],
+        "filter": f"tags.pipeline_run_id = '{run_id}'",
+    }
+    request = urllib.request.Request(
+        f"{api}/runs/search", json.dumps(search).encode(), {"Content-Type": "application/json"}
+    )
     deadline = time.monotonic() + timeout
     while True:
-        experiment = procs.http_get(f"{api}/experiments/get-by-name?{query}")
-        search = {
-            "experiment_ids": [json.loads(experiment)["experiment"]["experiment_id"]]
-            if experiment
-            else [],
-            "filter": f"tags.pipeline_run_id = '{run_id}'",
-        }
-        request = urllib.request.Request(
-            f"{api}/runs/search", json.dumps(search).encode(), {"Content-Type": "application/json"}
-        )
         with urllib.request.urlopen(request, timeout=10) as response:
-            runs = json.loads(response.read()).get("runs", []) if experiment else []
+            runs = json.loads(response.read()).get("runs", [])
         if runs or time.monotonic() > deadline:
             break
         time.sleep(2)

@@ -4,6 +4,7 @@ check leaves production untouched and is named."""
 from __future__ import annotations
 
 import importlib.util
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from mlpipeline.config import TrackingConfig
 from mlpipeline.deployment import (
     CHECKS,
     IntegrationTestFailed,
+    _latency,
     deploy_to_staging,
     integration_test,
     promote_if_passed,
@@ -146,6 +148,30 @@ def test_a_slow_model_fails_the_latency_check(tmp_path, registry_copy, seed_run)
     reg, report, production = staged_and_tested(tmp_path, registry_copy, seed_run, budget_ms=1e-6)
     assert report.failed == ["latency"]
     _fails(reg, report, "latency", production)
+
+
+class _Serving:
+    """Stands in for a booster: each prediction waits `wait_s` (off the CPU, as a descheduled
+    process does) and computes for `cpu_s`."""
+
+    def __init__(self, wait_s: float, cpu_s: float) -> None:
+        self.wait_s, self.cpu_s = wait_s, cpu_s
+
+    def inplace_predict(self, _request) -> None:
+        time.sleep(self.wait_s)
+        end = time.thread_time() + self.cpu_s
+        while time.thread_time() < end:
+            pass
+
+
+def test_the_latency_check_times_the_models_cpu_not_the_hosts_queue():
+    """A 30 ms wait per request (the host busy elsewhere) passes a 10 ms budget; 30 ms of
+    computing per request fails it: the check judges the model, whatever the load."""
+    requests = [None] * 5
+    waited, _ = _latency(_Serving(wait_s=0.03, cpu_s=0.0), requests, budget_ms=10.0)
+    computed, p99 = _latency(_Serving(wait_s=0.0, cpu_s=0.03), requests, budget_ms=10.0)
+    assert (waited.passed, computed.passed) == (True, False), (waited, computed)
+    assert p99 >= 30.0 and "(CPU)" in computed.detail
 
 
 def test_disagreeing_with_the_offline_metrics_fails(tmp_path, registry_copy, seed_run):
