@@ -64,7 +64,8 @@ def tracked_on_the_stacks_mlflow(
 ) -> None:
     """The run is on the stack's MLflow server (its REST API, found by the `pipeline_run_id`
     tag), finished, tagged as a production run of this engine, with these metrics (a run's).
-    `timeout`: how long to wait for it, where an engine hook logs it after the run's end."""
+    `timeout`: how long to wait for it, where an engine hook logs it after the run's end (and
+    until the hook has finished logging: the MLflow run exists, RUNNING, from its first write)."""
     import json
     import time
     import urllib.parse
@@ -84,7 +85,7 @@ def tracked_on_the_stacks_mlflow(
     while True:
         with urllib.request.urlopen(request, timeout=10) as response:
             runs = json.loads(response.read()).get("runs", [])
-        if runs or time.monotonic() > deadline:
+        if (runs and runs[0]["info"]["status"] != "RUNNING") or time.monotonic() > deadline:
             break
         time.sleep(2)
     assert len(runs) == 1, f"{len(runs)} MLflow runs tagged pipeline_run_id = {run_id!r}"
