@@ -135,9 +135,9 @@ def alerts_of(path: Path, count: int, timeout: float = 180.0) -> list[dict]:
 
 
 def tracked_statuses(cfg: Any, run_ids: list[str], timeout: float = 180.0) -> dict[str, str]:
-    """Each run's MLflow status in `cfg`'s tracking store, once all are there (those missing
+    """Each run's MLflow status in `cfg`'s tracking store, once all are logged (those missing
     after `timeout`: "missing"): the engines' end-of-run hooks log runs the CLI did not start,
-    after the run is final."""
+    after the run is final; an MLflow run is RUNNING while its writer is still logging it."""
     import time
 
     from mlpipeline import tracking
@@ -150,7 +150,7 @@ def tracked_statuses(cfg: Any, run_ids: list[str], timeout: float = 180.0) -> di
                 found[run_id] = tracking.read_back(cfg.tracking, "seattle-weather", run_id).status
             except LookupError:
                 found[run_id] = "missing"
-        if "missing" not in found.values() or time.monotonic() > deadline:
+        if not {"missing", "RUNNING"} & set(found.values()) or time.monotonic() > deadline:
             return found
         time.sleep(2)
 
