@@ -147,7 +147,8 @@ def tracked_statuses(cfg: Any, run_ids: list[str], timeout: float = 180.0) -> di
         found = {}
         for run_id in run_ids:
             try:
-                found[run_id] = tracking.read_back(cfg.tracking, "seattle-weather", run_id).status
+                logged = tracking.read_back(cfg.tracking, cfg.tracking.experiment, run_id)
+                found[run_id] = logged.status
             except LookupError:
                 found[run_id] = "missing"
         if not {"missing", "RUNNING"} & set(found.values()) or time.monotonic() > deadline:
